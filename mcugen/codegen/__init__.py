@@ -1,0 +1,1 @@
+"""IR + memory plan -> C files, through jinja2 templates only."""

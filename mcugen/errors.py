@@ -1,0 +1,27 @@
+"""Errors a user can act on. The CLI maps UserError to exit code 2, anything else to 1."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class UserError(Exception):
+    """Bad input: the message says what, where and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    node: str
+    op: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"  node '{self.node}' ({self.op}): {self.reason}"
+
+
+class UnsupportedModelError(UserError):
+    """Every problem in the model at once, so the user fixes them in one go."""
+
+    def __init__(self, problems: list[Problem], model: str = "model") -> None:
+        self.problems = problems
+        lines = [f"{model}: {len(problems)} node(s) cannot be compiled:"] + [str(p) for p in problems]
+        super().__init__("\n".join(lines))
