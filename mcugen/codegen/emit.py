@@ -1,0 +1,102 @@
+"""Lowered graph + memory plan -> C source files (text only; writing is output.py's job)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import __version__
+from ..ir import Graph, check_stage
+from ..kernels import activation_inputs, kernel_of
+from ..plan import Plan
+from .environment import render
+from .naming import Names, c_type, kernel_function, params_type
+
+_PER_LINE = 20
+
+
+@dataclass(frozen=True)
+class ConstArray:
+    name: str
+    ctype: str
+    length: int
+    body: str
+
+
+@dataclass(frozen=True)
+class Layer:
+    index: int
+    name: str
+    op: str
+    function: str
+    params_type: str
+    params_name: str
+    fields: tuple[tuple[str, int], ...]
+    args: tuple[str, ...]
+
+
+def c_array_body(array: np.ndarray) -> str:
+    flat = [str(v) for v in np.asarray(array).ravel().tolist()]
+    lines = (", ".join(flat[i : i + _PER_LINE]) for i in range(0, len(flat), _PER_LINE))
+    return ",\n    ".join(lines)
+
+
+def c_comment(text: str) -> str:
+    """Text safe inside a C block comment."""
+    return text.replace("*/", "* /").replace("\n", " ")
+
+
+def _buffer(graph: Graph, plan: Plan, names: Names, tensor: str) -> str:
+    if tensor in graph.inputs:
+        return "input"
+    if tensor in graph.outputs:
+        return "output"
+    return f"&{names.arena}.bytes[{plan.offsets[tensor]}]"
+
+
+def _layers(graph: Graph, plan: Plan, names: Names) -> tuple[list[Layer], list[ConstArray]]:
+    layers, arrays = [], []
+    for i, node in enumerate(graph.nodes):
+        module = kernel_of(node)
+        args = [_buffer(graph, plan, names, t) for t in activation_inputs(node, graph)]
+        args.append(_buffer(graph, plan, names, node.outputs[0]))
+        for role, data in module.c_constants(node, graph):
+            const = ConstArray(names.layer_constant(i, role), c_type(data.dtype), data.size, c_array_body(data))
+            arrays.append(const)
+            args.append(const.name)
+        fields = tuple((k, int(v)) for k, v in module.c_params(node, graph).items())
+        layers.append(
+            Layer(i, c_comment(node.name), node.op, kernel_function(node.op), params_type(node.op),
+                  names.layer_params(i), fields, tuple(args))
+        )
+    return layers, arrays
+
+
+def emit(graph: Graph, plan: Plan, prefix: str = "mcugen", model_name: str = "model") -> dict[str, str]:
+    """File name -> contents of the generated C for `graph`."""
+    check_stage(graph, "lowered")
+    names = Names(prefix)
+    layers, arrays = _layers(graph, plan, names)
+    (input_name,) = graph.inputs
+    (output_name,) = graph.outputs
+    inp, out = graph.tensor(input_name), graph.tensor(output_name)
+    context = dict(
+        version=__version__,
+        model=c_comment(model_name),
+        names=names,
+        header=names.file(".h"),
+        layers=layers,
+        arrays=arrays,
+        ops=sorted({layer.op for layer in layers}),
+        arena_size=max(plan.arena_size, 1),
+        input=inp,
+        output=out,
+        input_scale=repr(inp.qparams.scalar_scale),
+        output_scale=repr(out.qparams.scalar_scale),
+    )
+    return {
+        names.file(".h"): render("model.h.j2", **context),
+        names.file(".c"): render("model.c.j2", **context),
+        names.file("_weights.c"): render("weights.c.j2", **context),
+        "mcugen_arith.h": render("runtime/mcugen_arith.h"),
+    }
