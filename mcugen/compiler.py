@@ -1,0 +1,80 @@
+"""The compile pipeline, stage by stage: load -> import -> canonicalise -> quantize -> lower -> plan -> emit."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .codegen.emit import emit
+from .frontend import import_model, load_model
+from .inputs import Preprocess, load_samples, prepare
+from .ir import Graph
+from .passes import canonicalize
+from .passes.lower_qparams import lower_qparams
+from .passes.quantize import quantize
+from .plan import Plan, plan_memory
+from .quant.calibrate import calibrate, fallback_ranges
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class CalibrationOptions:
+    path: str | None = None
+    keys: str | None = None
+    method: str = "minmax"
+    preprocess: Preprocess = field(default_factory=Preprocess)
+
+
+@dataclass(frozen=True)
+class Compiled:
+    name: str
+    float_graph: Graph | None  # None for pre-quantized models
+    graph: Graph  # lowered
+    plan: Plan
+    calibrated: bool
+    preprocess: Preprocess  # with the layout resolved: what user samples go through
+
+    def emit(self, prefix: str = "mcugen") -> dict[str, str]:
+        return emit(self.graph, self.plan, prefix=prefix, model_name=self.name)
+
+
+def load_float_graph(path: str | Path) -> Graph:
+    path = Path(path)
+    return canonicalize(import_model(load_model(path), name=path.stem))
+
+
+def compile_model(path: str | Path, calib: CalibrationOptions, progress: Progress | None = None) -> Compiled:
+    """`calib.preprocess.layout` None means: the layout of the model's own input."""
+    float_graph = load_float_graph(path)
+    preprocess = calib.preprocess
+    if preprocess.layout is None:
+        preprocess = dataclasses.replace(preprocess, layout=float_graph.meta.get("input_layout", "nhwc"))
+    if calib.path is not None:
+        (input_name,) = float_graph.inputs
+        shape = float_graph.tensor(input_name).shape
+        _, samples = prepare(load_samples(calib.path, calib.keys), shape, preprocess, None, None)
+        report = (lambda done, total: progress("calibrating", done, total)) if progress else None
+        qparams = calibrate(float_graph, samples, calib.method, report)
+    else:
+        qparams = fallback_ranges(float_graph)
+    graph = lower_qparams(quantize(float_graph, qparams))
+    return Compiled(Path(path).stem, float_graph, graph, plan_memory(graph), calib.path is not None, preprocess)
+
+
+def quantized_inputs(compiled: Compiled, path: str, keys: str | None = None) -> tuple[list[str], np.ndarray]:
+    """User samples as the int8 NHWC arrays the generated C takes."""
+    graph = compiled.graph
+    (input_name,) = graph.inputs
+    tensor = graph.tensor(input_name)
+    source_dtype = graph.meta.get("quantized_input_dtype")  # set by the pre-quantized frontend
+    return prepare(load_samples(path, keys), tensor.shape, compiled.preprocess, tensor.qparams, source_dtype)
+
+
+def float_inputs(compiled: Compiled, path: str, keys: str | None = None) -> tuple[list[str], np.ndarray]:
+    (input_name,) = compiled.graph.inputs
+    shape = compiled.graph.tensor(input_name).shape
+    return prepare(load_samples(path, keys), shape, compiled.preprocess, None, None)
