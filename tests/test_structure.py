@@ -1,0 +1,25 @@
+"""Every kernel module has its C template twin and back; every IR kernel op has a kernel."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from mcugen.ir import KERNEL_OPS
+from mcugen.kernels import kernel
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTRACT = ("OP", "SCRATCH", "float_reference", "output_qparams", "quantize_constants", "lower",
+            "reference", "macs", "scratch_bytes", "c_params", "c_constants")
+
+
+def test_kernel_modules_and_templates_pair_up():
+    modules = {p.stem for p in (ROOT / "mcugen" / "kernels").glob("*.py")} - {"__init__", "common", "weights"}
+    templates = {p.name.removesuffix(".c.j2") for p in (ROOT / "templates" / "kernels").glob("*.c.j2")}
+    assert modules == templates == set(KERNEL_OPS)
+
+
+def test_every_kernel_implements_the_contract():
+    for op in KERNEL_OPS:
+        module = kernel(op)
+        assert module.OP == op
+        missing = [name for name in CONTRACT if not hasattr(module, name)]
+        assert not missing, f"kernels/{op}.py lacks {missing}"
