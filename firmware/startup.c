@@ -13,8 +13,11 @@ void SysTick_Handler(void);
 
 typedef void (*handler_fn)(void);
 
+/* Read by the hardware only, hence the cppcheck suppressions. */
 struct vector_table {
+    /* cppcheck-suppress unusedStructMember */
     uint32_t *stack_top;
+    /* cppcheck-suppress unusedStructMember */
     handler_fn handlers[15];
 };
 
@@ -41,19 +44,21 @@ __attribute__((section(".vectors"), used)) static const struct vector_table vect
 
 void Reset_Handler(void)
 {
-    const uint32_t *source = _sidata;
-    uint32_t *target;
+    /* Sizes through uintptr_t: comparing pointers to different linker symbols is undefined in C. */
+    uintptr_t data_words = ((uintptr_t)_edata - (uintptr_t)_sdata) / sizeof(uint32_t);
+    uintptr_t bss_words = ((uintptr_t)_ebss - (uintptr_t)_sbss) / sizeof(uint32_t);
+    uintptr_t i;
 #if defined(__ARM_FP) || defined(__ARM_FEATURE_MVE)
     /* CP10/CP11 full access (CPACR): FP, and MVE on the M55, fault until enabled.
      * The barriers make the next instruction see it. */
     *(volatile uint32_t *)0xE000ED88u |= 0xFu << 20;
     __asm__ volatile("dsb\n\tisb" ::: "memory");
 #endif
-    for (target = _sdata; target < _edata; target++) {
-        *target = *source++;
+    for (i = 0; i < data_words; i++) {
+        _sdata[i] = _sidata[i];
     }
-    for (target = _sbss; target < _ebss; target++) {
-        *target = 0u;
+    for (i = 0; i < bss_words; i++) {
+        _sbss[i] = 0u;
     }
     harness_exit(main());
 }
