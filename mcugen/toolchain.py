@@ -99,9 +99,11 @@ def check_tools(target: Target) -> None:
             raise ToolchainError(f"arm-none-eabi-gcc has no newlib for {target.name}; install with: {INSTALL_HINT}")
 
 
-def _run(command: Sequence[str], timeout_s: float, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def _run(command: Sequence[str], timeout_s: float) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run(list(command), capture_output=True, text=True, timeout=timeout_s, cwd=cwd)
+        # No stdin: QEMU's stdio chardev would otherwise take over a terminal.
+        return subprocess.run(list(command), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=timeout_s)
     except FileNotFoundError:
         hint = INSTALL_HINT if command[0].startswith(("arm-none-eabi", "qemu")) else HOST_INSTALL_HINT
         raise ToolchainError(f"cannot run '{command[0]}': not found; install with: {hint}") from None
