@@ -1,4 +1,4 @@
-/* Produced by mcugen: integer arithmetic of the int8 kernels, the C twin of mcugen/quant/arith.py (spec: docs/arithmetic.md). */
+/* Produced by mcugen: int8 kernel arithmetic, twin of mcugen/quant/arith.py (docs/arithmetic.md). */
 #ifndef MCUGEN_ARITH_H
 #define MCUGEN_ARITH_H
 
