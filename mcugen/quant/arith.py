@@ -209,7 +209,7 @@ def count_leading_zeros(x: Ints) -> np.ndarray:
     return 32 - bit_length.astype(np.int64)
 
 
-def get_reciprocal(x: Ints, x_integer_digits: int) -> tuple[np.ndarray, np.ndarray]:
+def get_reciprocal(x: Ints, x_integer_digits: Ints) -> tuple[np.ndarray, np.ndarray]:
     """TFLite GetReciprocal: (1/x in Q0.31 scaled by 2^num_bits_over_unit, num_bits_over_unit).
 
     x: 1..INT32_MAX, a Q(x_integer_digits).(31 - x_integer_digits) value.
@@ -217,7 +217,8 @@ def get_reciprocal(x: Ints, x_integer_digits: int) -> tuple[np.ndarray, np.ndarr
     x = _ints(x, "x", 1, INT32_MAX)
     headroom_plus_one = count_leading_zeros(x)
     shifted_sum_minus_one = (x << headroom_plus_one) - (1 << 31)
-    return one_over_one_plus_x_for_x_in_0_1(shifted_sum_minus_one), x_integer_digits - headroom_plus_one
+    digits = _ints(x_integer_digits, "x_integer_digits")
+    return one_over_one_plus_x_for_x_in_0_1(shifted_sum_minus_one), digits - headroom_plus_one
 
 
 def softmax_s8(
