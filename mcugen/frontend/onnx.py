@@ -11,7 +11,7 @@ from onnx import helper
 
 from ..errors import Problem, UnsupportedModelError
 from ..ir import Graph
-from .constant_folding import FOLDABLE, fold
+from .constant_folding import SHAPE_OF, fold
 from .context import Importer, OnnxNode, Unsupported
 from .load import graph_inputs, input_shape
 from .ops import OPS
@@ -61,7 +61,8 @@ def _add_inputs(ctx: Importer, graph: onnx.GraphProto) -> str:
 
 
 def _import_node(ctx: Importer, node: OnnxNode) -> None:
-    known = node.op_type in OPS or node.op_type in FOLDABLE
+    # Downstream of a failed node, only ops that could have handled an activation stay quiet.
+    known = node.op_type in OPS or node.op_type in SHAPE_OF
     if node.proto.domain not in ("", "ai.onnx"):
         _fail(ctx, node, f"operator domain '{node.proto.domain}' is not supported")
     elif any(name in ctx.poisoned for name in node.inputs):
