@@ -162,9 +162,10 @@ class OnnxGraph:
             inputs.append(self.const(self.rng.normal(0, 0.1, bias_shape).astype(np.float32)))
         return self.node("Gemm", inputs, transB=trans_b, alpha=alpha, beta=beta)
 
-    def matmul(self, x: str, c_out: int, bias: bool = True) -> str:
+    def matmul(self, x: str, c_out: int, bias: bool = True, c_in: int | None = None) -> str:
         """MatMul by a constant, then (bias=True) Add of a constant, as tf2onnx writes Dense."""
-        y = self.node("MatMul", [x, self.const(self.weights(c_out, self.shape(x)[1]).T.copy())])
+        c_in = c_in or self.shape(x)[1]
+        y = self.node("MatMul", [x, self.const(self.weights(c_out, c_in).T.copy())])
         return self.node("Add", [y, self.const(self.rng.normal(0, 0.1, c_out).astype(np.float32))]) if bias else y
 
     def avg_pool(self, x: str, kernel: int = 2, stride: int = 2, pads: Sequence[int] = (0, 0, 0, 0), **attrs: Any) -> str:
