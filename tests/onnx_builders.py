@@ -79,7 +79,8 @@ class OnnxGraph:
         inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
         for value in list(inferred.graph.value_info) + list(inferred.graph.input):
             if value.name == name:
-                return [d.dim_value if d.HasField("dim_value") else d.dim_param for d in value.type.tensor_type.shape.dim]
+                dims = value.type.tensor_type.shape.dim
+                return [d.dim_value if d.HasField("dim_value") else d.dim_param for d in dims]
         return None
 
     def weights(self, *shape: int, fan_in: int | None = None) -> np.ndarray:
@@ -122,7 +123,8 @@ class OnnxGraph:
         c = self.shape(x)[1]
         r = self.rng
         params = [r.uniform(0.5, 1.5, c), r.normal(0, 0.1, c), r.normal(0, 0.2, c), r.uniform(0.5, 1.5, c)]
-        return self.node("BatchNormalization", [x] + [self.const(p.astype(np.float32)) for p in params], epsilon=epsilon)
+        inputs = [x] + [self.const(p.astype(np.float32)) for p in params]
+        return self.node("BatchNormalization", inputs, epsilon=epsilon)
 
     def relu(self, x: str) -> str:
         return self.node("Relu", [x])
@@ -169,10 +171,14 @@ class OnnxGraph:
         return self.node("Add", [y, self.const(self.rng.normal(0, 0.1, c_out).astype(np.float32))]) if bias else y
 
     def avg_pool(self, x: str, kernel: int = 2, stride: int = 2, pads: Sequence[int] = (0, 0, 0, 0), **attrs: Any) -> str:
-        return self.node("AveragePool", [x], kernel_shape=[kernel, kernel], strides=[stride, stride], pads=list(pads), **attrs)
+        """Extra attrs (count_include_pad, ceil_mode, ...) pass through."""
+        return self._pool("AveragePool", x, kernel, stride, pads, attrs)
 
     def max_pool(self, x: str, kernel: int = 2, stride: int = 2, pads: Sequence[int] = (0, 0, 0, 0), **attrs: Any) -> str:
-        return self.node("MaxPool", [x], kernel_shape=[kernel, kernel], strides=[stride, stride], pads=list(pads), **attrs)
+        return self._pool("MaxPool", x, kernel, stride, pads, attrs)
+
+    def _pool(self, op_type: str, x: str, kernel: int, stride: int, pads: Sequence[int], attrs: dict[str, Any]) -> str:
+        return self.node(op_type, [x], kernel_shape=[kernel] * 2, strides=[stride] * 2, pads=list(pads), **attrs)
 
     def global_avg_pool(self, x: str) -> str:
         return self.node("GlobalAveragePool", [x])
@@ -198,7 +204,9 @@ class OnnxGraph:
         return self.node("Transpose", [x], perm=list(perm))
 
 
-def tiny_mobilenet(version: int = 1, size: int = 16, width: int = 8, classes: int = 4, seed: int = 0, explicit_pad: bool = False) -> onnx.ModelProto:
+def tiny_mobilenet(
+    version: int = 1, size: int = 16, width: int = 8, classes: int = 4, seed: int = 0, explicit_pad: bool = False
+) -> onnx.ModelProto:
     """A small float NCHW MobileNetV1 (version=1) or V2 (inverted residuals with Add).
 
     Conv (no bias) -> BatchNormalization -> Clip(0, 6) throughout; with
@@ -313,7 +321,8 @@ def _pad(node: Node, x: np.ndarray) -> np.ndarray:
     return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=node.attrs.value)
 
 
-def _batch_norm(node: Node, x: np.ndarray, scale: np.ndarray, b: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
+def _batch_norm(node: Node, x: np.ndarray, *params: np.ndarray) -> np.ndarray:
+    scale, b, mean, var = params
     return (x - mean) / np.sqrt(var + node.attrs.epsilon) * scale + b
 
 
@@ -351,5 +360,6 @@ def assert_matches_onnxruntime(graph: Graph, model: onnx.ModelProto, x: np.ndarr
     for ir_name, onnx_name in zip(graph.outputs, graph.meta["onnx_outputs"]):
         # An output may have been re-pointed past an aliasing reshape: compare storage order.
         expected = ort[onnx_name].transpose(0, 2, 3, 1) if ort[onnx_name].ndim == 4 else ort[onnx_name]
-        np.testing.assert_allclose(ir[ir_name].ravel(), expected.ravel(), rtol=rtol, atol=rtol * max(float(np.abs(expected).max()), 1e-6))
+        atol = rtol * max(float(np.abs(expected).max()), 1e-6)
+        np.testing.assert_allclose(ir[ir_name].ravel(), expected.ravel(), rtol=rtol, atol=atol, err_msg=ir_name)
     return len(shared)

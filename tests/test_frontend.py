@@ -133,7 +133,8 @@ def test_nchw_input_is_stored_nhwc() -> None:
     graph = import_model(model, name="tiny")
     assert graph.meta["input_layout"] == "nchw"
     assert graph.tensor("x").shape == (1, 10, 6, 3)
-    assert graph.meta["onnx_inputs"] == ("x",) and graph.meta["onnx_outputs"] == tuple(o.name for o in model.graph.output)
+    assert graph.meta["onnx_inputs"] == ("x",)
+    assert graph.meta["onnx_outputs"] == tuple(o.name for o in model.graph.output)
     assert graph.meta["opset"] == 13
     check_both(model)
 
@@ -472,13 +473,14 @@ def test_unnamed_nodes_are_named_by_op_and_index() -> None:
 
 # The shared float models --------------------------------------------------------------
 
+HEAD = {"average_pool": 1, "fully_connected": 1, "softmax": 1}
 REAL_MODELS = {
     # From the ONNX files: VWW has 27 Conv (13 with group > 1) and 27 Relu; KWS 9 Conv (4 grouped);
     # MobileNetV2 52 Conv (17 grouped), 11 Add of which one is the dense bias, 35 Clip(0, 6).
-    "vww_96_float.onnx": ({"conv2d": 14, "depthwise_conv2d": 13, "average_pool": 1, "fully_connected": 1, "softmax": 1}, 27),
-    "kws_ds_cnn_float.onnx": ({"conv2d": 5, "depthwise_conv2d": 4, "average_pool": 1, "fully_connected": 1, "softmax": 1}, 9),
+    "vww_96_float.onnx": ({"conv2d": 14, "depthwise_conv2d": 13, **HEAD}, 27),
+    "kws_ds_cnn_float.onnx": ({"conv2d": 5, "depthwise_conv2d": 4, **HEAD}, 9),
     "mobilenet_v2_0.5_128_person_float_nchw.onnx": (
-        {"conv2d": 35, "depthwise_conv2d": 17, "add": 10, "average_pool": 1, "fully_connected": 1, "softmax": 1},
+        {"conv2d": 35, "depthwise_conv2d": 17, "add": 10, **HEAD},
         35,
     ),
 }
@@ -491,7 +493,8 @@ def test_real_float_model_canonicalises_and_matches_onnxruntime(filename: str) -
     graph = canonicalize(import_model(model, name=Path(filename).stem))
     check_stage(graph, "float")
     assert Counter(ops(graph)) == expected_ops
-    assert sum(1 for n in graph.nodes if hasattr(n.attrs, "activation") and n.attrs.activation != Activation()) == activations
+    fused = [n for n in graph.nodes if getattr(n.attrs, "activation", Activation()) != Activation()]
+    assert len(fused) == activations
     compared = assert_matches_onnxruntime(graph, model, random_input(model, seed=1))
     assert compared >= len(graph.nodes)  # every kernel output keeps an ONNX tensor's name
     x = random_input(model, seed=1)

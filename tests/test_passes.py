@@ -1,4 +1,4 @@
-"""The canonicalising passes: each one checked to keep the float result (vs onnxruntime) and to refuse what it cannot fold."""
+"""The canonicalising passes: each keeps the float result (vs onnxruntime) and refuses what it cannot fold."""
 from __future__ import annotations
 
 import numpy as np
@@ -102,7 +102,8 @@ def test_folding_leaves_a_shared_weight_tensor_alone() -> None:
     const = lambda name, data: Tensor(name, data.shape, "float32", data=data)  # noqa: E731
     act = lambda name, c: Tensor(name, (1, 3, 3, c), "float32")  # noqa: E731
     attrs = ConvAttrs(Window((1, 1)))
-    tensors = [act("x", 4), act("a", 2), act("b", 2), act("y", 2), const("w", w), const("bias", np.zeros(2, np.float32))]
+    tensors = [act("x", 4), act("a", 2), act("b", 2), act("y", 2), const("w", w)]
+    tensors += [const("bias", np.zeros(2, np.float32))]
     tensors += [const(n, np.full(2, v, np.float32)) for n, v in (("s", 2.0), ("o", 0.0), ("m", 0.0), ("v", 1.0))]
     nodes = (
         Node("conv_a", "conv2d", ("x", "w", "bias"), ("a",), attrs),
@@ -180,7 +181,8 @@ def test_clamp_of_a_graph_output_is_refused() -> None:
 def test_zero_pad_is_absorbed_by_the_conv(pads, conv_pads, depthwise, stride, opset, seed) -> None:
     g = OnnxGraph(seed=seed, opset=opset)
     x = g.pad(image(g, 3, 7, 6), pads)
-    model = g.build([g.depthwise(x, pads=conv_pads, stride=stride) if depthwise else g.conv(x, 4, pads=conv_pads, stride=stride)])
+    conv = g.depthwise(x, pads=conv_pads, stride=stride) if depthwise else g.conv(x, 4, pads=conv_pads, stride=stride)
+    model = g.build([conv])
     (conv,) = canonical_matches(model, seed).nodes
     assert conv.inputs[0] == "x"
     assert conv.attrs.window.pads == tuple(a + b for a, b in zip(pads, conv_pads))
@@ -281,5 +283,6 @@ def test_each_pass_keeps_the_float_result() -> None:
     for name, run in CANONICALIZE:
         graph = run(graph)
         assert REMOVES[name] not in ops(graph)
-        np.testing.assert_allclose(run_ir_float(graph, x)[graph.outputs[0]], expected, rtol=1e-6, atol=1e-9, err_msg=name)
+        got = run_ir_float(graph, x)[graph.outputs[0]]
+        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9, err_msg=name)
     check_stage(graph, "float")

@@ -113,10 +113,11 @@ def Clip(ctx: Importer, node: OnnxNode) -> None:
     if ctx.opset < 11:
         lo, hi = node.attrs.get("min", -math.inf), node.attrs.get("max", math.inf)
     else:
-        bounds = [ctx.optional_constant(node.input(i), role) for i, role in ((1, "min"), (2, "max"))]
-        if any(b is not None and b.size != 1 for b in bounds):
+        low, high = ctx.optional_constant(node.input(1), "min"), ctx.optional_constant(node.input(2), "max")
+        if any(b is not None and b.size != 1 for b in (low, high)):
             raise Unsupported("min and max must be scalars")
-        lo, hi = (float(b.reshape(())) if b is not None else default for b, default in zip(bounds, (-math.inf, math.inf)))
+        lo = -math.inf if low is None else float(low.reshape(()))
+        hi = math.inf if high is None else float(high.reshape(()))
     _clamp(ctx, node, Activation(float(lo), float(hi)))
 
 
@@ -128,7 +129,7 @@ def BatchNormalization(ctx: Importer, node: OnnxNode) -> None:
     if act.rank not in (2, 4):
         raise Unsupported(f"expects an NC or NCHW input, got shape {list(act.shape)}")
     roles = ("scale", "B", "input_mean", "input_var")
-    params = [ctx.add_constant(name, ctx.constant(name, role).reshape(-1)) for name, role in zip(node.inputs[1:5], roles)]
+    params = [ctx.add_constant(n, ctx.constant(n, role).reshape(-1)) for n, role in zip(node.inputs[1:5], roles)]
     attrs = BatchNormAttrs(float(node.attrs.get("epsilon", 1e-5)))
     ctx.emit(node, "batch_norm", [x] + params, node.outputs[0], act.shape, attrs)
 
