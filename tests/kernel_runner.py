@@ -1,20 +1,23 @@
 """Run one kernel's portable C on many single-node cases with one compile.
 
-Each case is a (node, graph, inputs) triple whose node is already lowered. The C
-driver gets the same `c_params` / `c_constants` codegen uses, so these tests
-check the kernel contract as well as the arithmetic.
+Each case is a (node, graph, inputs) triple whose node is already lowered
+(`single_node_case` builds one through the kernel's own quantize_constants and
+lower, as the compiler's passes do). The C driver gets the same `c_params` /
+`c_constants` codegen uses, so these tests check the kernel contract as well as
+the arithmetic.
 """
 from __future__ import annotations
 
+import dataclasses
 import struct
 from dataclasses import dataclass
 
 import numpy as np
 
-from c_harness import compile_and_run
+from c_harness import DEFAULT_CC, compile_and_run
 from mcugen.codegen.environment import render
 from mcugen.codegen.naming import c_type, kernel_function, params_type
-from mcugen.ir import Graph, Node
+from mcugen.ir import Graph, Node, Tensor
 from mcugen.kernels import activation_inputs, kernel
 
 
@@ -25,12 +28,25 @@ class Case:
     inputs: list[np.ndarray]
 
 
+def single_node_case(op: str, attrs: object, inputs: list[Tensor], out: Tensor, data: list[np.ndarray]) -> Case:
+    """A one-node graph: `inputs` are activations (int8, with QParams) and constants in the
+    node's input order, `out` has its QParams; constants are quantized, then the node lowered."""
+    module = kernel(op)
+    node = Node(f"{op}0", op, tuple(t.name for t in inputs), (out.name,), attrs)
+    tensors = {t.name: t for t in [*inputs, out]}
+    first = next(t.name for t in inputs if not t.is_const)
+    graph = Graph((node,), tensors, (first,), (out.name,), stage="quantized")
+    graph = graph.with_tensors(module.quantize_constants(node, graph))
+    node = dataclasses.replace(node, lowered=module.lower(node, graph))
+    return Case(node, graph.replace(nodes=(node,), stage="lowered"), data)
+
+
 def _block(data: bytes) -> bytes:
     return struct.pack("<i", len(data)) + data
 
 
-def run_c(op: str, cases: list[Case]) -> list[np.ndarray]:
-    """Outputs of the C kernel for each case (int8, shaped like the node's output)."""
+def run_c(op: str, cases: list[Case], cc: str = DEFAULT_CC) -> list[np.ndarray]:
+    """Outputs of the C kernel (built with `cc`) for each case (int8, shaped like the node's output)."""
     module = kernel(op)
     first = cases[0]
     fields = list(module.c_params(first.node, first.graph))
@@ -60,7 +76,8 @@ def run_c(op: str, cases: list[Case]) -> list[np.ndarray]:
         out = case.graph.tensor(case.node.outputs[0])
         shapes.append(out.shape)
         stdin.append(struct.pack("<ii", out.size, module.scratch_bytes(case.node, case.graph)))
-    raw = compile_and_run(source, stdin=b"".join(stdin), extra_flags=("-fsanitize=address,undefined", "-fno-sanitize-recover=all"))
+    sanitizers = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all")
+    raw = compile_and_run(source, stdin=b"".join(stdin), extra_flags=sanitizers, cc=cc)
     results, offset = [], 0
     for shape in shapes:
         size = int(np.prod(shape))
