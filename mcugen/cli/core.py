@@ -1,0 +1,103 @@
+"""compile, simulate and verify: the core pipeline's commands."""
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+import numpy as np
+
+from .. import sim
+from ..compiler import float_inputs, quantized_inputs
+from ..output import write_atomically
+from ..reference import agreement, dequantize, onnxruntime_available, run_onnx
+from . import EXIT_INTERNAL_ERROR, cli
+from .options import compile_from_options, model_options
+
+
+@cli.command("compile")
+@model_options
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--target", default="host", show_default=True, help="host, cortex-m3, -m4, -m7, -m33 or -m55.")
+def compile_cmd(model: str, out_dir: str, target: str, prefix: str, **kw: Any) -> None:
+    """Compile MODEL to C in OUT: <prefix>.h, <prefix>.c, <prefix>_weights.c, mcugen_arith.h."""
+    from ..targets import get_target
+
+    tgt = get_target(target)
+    compiled = compile_from_options(model, **kw)
+    files = write_atomically(out_dir, compiled.emit(prefix))
+    graph = compiled.graph
+    weights = sum(t.nbytes for t in graph.tensors.values() if t.is_const)
+    click.echo(f"{model}: {len(graph.nodes)} layers for {tgt.name}")
+    click.echo(f"  arena      {compiled.plan.arena_size:>10,} bytes ({compiled.plan.strategy}; input and output outside)")
+    click.echo(f"  constants  {weights:>10,} bytes")
+    for f in files:
+        click.echo(f"  wrote {f}")
+
+
+@cli.command()
+@model_options
+@click.option("--input", "input_path", required=True, type=click.Path(), help="Samples: .npy, .npz or image folder.")
+@click.option("--keys", help="Only the .npz arrays whose key matches this glob.")
+@click.option("-o", "--output", "out_path", type=click.Path(dir_okay=False), help="Save the int8 outputs (.npy).")
+def simulate(model: str, input_path: str, keys: str | None, out_path: str | None, prefix: str, **kw: Any) -> None:
+    """Run MODEL's integer simulator (the golden reference) on samples."""
+    compiled = compile_from_options(model, **kw)
+    names, xs = quantized_inputs(compiled, input_path, keys)
+    outputs = sim.run_batch(compiled.graph, xs)
+    out_q = compiled.graph.tensor(compiled.graph.outputs[0]).qparams
+    real = dequantize(outputs, out_q)
+    for name, row in zip(names, real):
+        click.echo(f"{name}: top-1 {int(np.argmax(row))}  " + " ".join(f"{v:.4f}" for v in row.ravel()[:10]))
+    if out_path:
+        np.save(out_path, outputs)
+        click.echo(f"wrote {out_path}")
+    if onnxruntime_available() and compiled.float_graph is not None:
+        _, floats = float_inputs(compiled, input_path, keys)
+        agree = agreement(real, run_onnx(model, compiled.graph, floats))
+        click.echo(f"vs onnxruntime float: top-1 agrees on {agree.top1_agree}/{len(names)}, "
+                   f"cosine min {agree.cosine_min:.4f}")
+
+
+@cli.command()
+@model_options
+@click.option("--inputs", "input_path", required=True, type=click.Path(), help="Samples: .npy, .npz or image folder.")
+@click.option("--keys", help="Only the .npz arrays whose key matches this glob.")
+@click.option("--target", default="host", show_default=True, help="host, cortex-m3, -m4, -m7, -m33 or -m55.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+def verify(model: str, input_path: str, keys: str | None, target: str, as_json: bool, prefix: str, **kw: Any) -> None:
+    """Build the generated C for TARGET, run it, and check it equals the simulator bit for bit."""
+    from ..targets import get_target
+    from ..verify import verify as run_verify
+
+    tgt = get_target(target)
+    compiled = compile_from_options(model, **kw)
+    names, xs = quantized_inputs(compiled, input_path, keys)
+    result = run_verify(compiled, tgt, names, xs, prefix=prefix, profile=tgt.name != "host")
+    report: dict[str, Any] = {"target": tgt.name, "inputs": len(names), "bit_exact": int(result.exact.sum()),
+                              "mismatches": result.mismatches}
+    out_q = compiled.graph.tensor(compiled.graph.outputs[0]).qparams
+    agree = None
+    if onnxruntime_available() and compiled.float_graph is not None:
+        _, floats = float_inputs(compiled, input_path, keys)
+        agree = agreement(dequantize(result.c_outputs, out_q), run_onnx(model, compiled.graph, floats))
+        report.update(top1_agree_float=agree.top1_agree, cosine_min=round(agree.cosine_min, 6))
+    if result.instructions is not None:
+        report["instructions"] = result.instructions
+    if as_json:
+        click.echo(json.dumps(report))
+    else:
+        click.echo(f"{'input':<24} {'C == sim':<9} {'top-1':>5}" + ("  float top-1  cosine" if agree else ""))
+        for i, name in enumerate(names):
+            line = f"{name:<24} {'yes' if result.exact[i] else 'NO':<9} {int(np.argmax(result.c_outputs[i])):>5}"
+            if agree:
+                line += f"  {'':>11}  {agree.cosine[i]:.4f}"
+            click.echo(line)
+        click.echo(f"{tgt.name}: bit-exact on {report['bit_exact']}/{len(names)}")
+        if agree:
+            click.echo(f"int8 top-1 == float top-1 on {agree.top1_agree}/{len(names)}; cosine min {agree.cosine_min:.4f}")
+        if result.instructions is not None:
+            click.echo(f"{result.instructions:,} instructions per inference (QEMU instruction count, not cycles)")
+    if result.mismatches:
+        sys.exit(EXIT_INTERNAL_ERROR)

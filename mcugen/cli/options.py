@@ -1,0 +1,48 @@
+"""Options and helpers shared by the commands that compile a model."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from ..compiler import CalibrationOptions, Compiled, compile_model
+from ..errors import UserError
+from ..inputs import Preprocess
+
+def progress(stage: str, done: int, total: int) -> None:
+    end = "\n" if done == total else ""
+    click.echo(f"\r{stage} {done}/{total}", nl=False, err=True)
+    click.echo(end, nl=False, err=True)
+
+
+def model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Calibration and preprocessing options shared by every command that compiles."""
+    options = [
+        click.argument("model", type=click.Path(dir_okay=False)),
+        click.option("--calib", type=click.Path(), help="Calibration samples: .npy, .npz or a folder of images."),
+        click.option("--calib-keys", help="Only the .npz arrays whose key matches this glob (e.g. '*_float')."),
+        click.option("--calib-method", type=click.Choice(["minmax", "percentile"]), default="minmax", show_default=True),
+        click.option("--input-scale", type=float, default=1.0, show_default=True, help="Preprocessing: x * scale + offset."),
+        click.option("--input-offset", type=float, default=0.0, show_default=True),
+        click.option("--layout", type=click.Choice(["nhwc", "nchw"]), help="Layout of your arrays [default: the model's]."),
+        click.option("--prefix", default="mcugen", show_default=True, help="C name prefix, so two models share one firmware."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def compile_from_options(model: str, calib: str | None, calib_keys: str | None, calib_method: str,
+             input_scale: float, input_offset: float, layout: str | None) -> Compiled:
+    path = Path(model)
+    if not path.is_file():
+        raise UserError(f"{model}: no such file" if not path.exists() else f"{model}: not a file")
+    preprocess = Preprocess(input_scale, input_offset, layout)
+    compiled = compile_model(model, CalibrationOptions(calib, calib_keys, calib_method, preprocess), progress)
+    if not compiled.calibrated and compiled.float_graph is not None:
+        click.secho("warning: no --calib data: every activation uses a fixed [-6, 6] range. "
+                    "Accuracy will suffer; pass representative inputs with --calib.", fg="yellow", err=True)
+    return compiled
+
+
