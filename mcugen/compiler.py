@@ -47,9 +47,14 @@ def load_float_graph(path: str | Path) -> Graph:
     return canonicalize(import_model(load_model(path), name=path.stem))
 
 
-def compile_model(path: str | Path, calib: CalibrationOptions, progress: Progress | None = None) -> Compiled:
-    """`calib.preprocess.layout` None means: the layout of the model's own input."""
+def compile_model(path: str | Path, calib: CalibrationOptions, progress: Progress | None = None,
+                  target: str = "host") -> Compiled:
+    """`calib.preprocess.layout` None means: the layout of the model's own input.
+
+    `target` (a registry name) is recorded in `graph.meta["target"]`: the IR is the
+    only thing passes share, so target-dependent passes read it from there."""
     float_graph = load_float_graph(path)
+    float_graph = dataclasses.replace(float_graph, meta={**float_graph.meta, "target": target})
     preprocess = calib.preprocess
     if preprocess.layout is None:
         preprocess = dataclasses.replace(preprocess, layout=float_graph.meta.get("input_layout", "nhwc"))

@@ -25,7 +25,7 @@ def compile_cmd(model: str, out_dir: str, target: str, prefix: str, **kw: Any) -
     from ..targets import get_target
 
     tgt = get_target(target)
-    compiled = compile_from_options(model, **kw)
+    compiled = compile_from_options(model, **kw, target=tgt.name)
     files = write_atomically(out_dir, compiled.emit(prefix))
     graph = compiled.graph
     weights = sum(t.nbytes for t in graph.tensors.values() if t.is_const)
@@ -72,7 +72,7 @@ def verify(model: str, input_path: str, keys: str | None, target: str, as_json: 
     from ..verify import verify as run_verify
 
     tgt = get_target(target)
-    compiled = compile_from_options(model, **kw)
+    compiled = compile_from_options(model, **kw, target=tgt.name)
     names, xs = quantized_inputs(compiled, input_path, keys)
     result = run_verify(compiled, tgt, names, xs, prefix=prefix, profile=tgt.name != "host")
     report: dict[str, Any] = {"target": tgt.name, "inputs": len(names), "bit_exact": int(result.exact.sum()),

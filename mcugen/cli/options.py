@@ -34,12 +34,13 @@ def model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def compile_from_options(model: str, calib: str | None, calib_keys: str | None, calib_method: str,
-             input_scale: float, input_offset: float, layout: str | None) -> Compiled:
+                         input_scale: float, input_offset: float, layout: str | None,
+                         target: str = "host") -> Compiled:
     path = Path(model)
     if not path.is_file():
         raise UserError(f"{model}: no such file" if not path.exists() else f"{model}: not a file")
     preprocess = Preprocess(input_scale, input_offset, layout)
-    compiled = compile_model(model, CalibrationOptions(calib, calib_keys, calib_method, preprocess), progress)
+    compiled = compile_model(model, CalibrationOptions(calib, calib_keys, calib_method, preprocess), progress, target)
     if not compiled.calibrated and compiled.float_graph is not None:
         click.secho("warning: no --calib data: every activation uses a fixed [-6, 6] range. "
                     "Accuracy will suffer; pass representative inputs with --calib.", fg="yellow", err=True)
