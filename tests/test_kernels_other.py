@@ -483,7 +483,6 @@ def test_add_uses_the_float32_scales_tflite_stores():
 
 
 @needs_tflm
-@pytest.mark.xfail(strict=True, reason="kernels/common.activation_range divides in float64, TFLite in float32")
 def test_fused_activation_bounds_round_like_tflite():
     # scale 0.035087719559669495 (a float32): 1 / scale is 28.4999998 in float64 but 28.5 in float32,
     # so TFLite's RELU_N1_TO_1 bounds are -29..29 and +-29 pass through; float64 division clamps to 28.

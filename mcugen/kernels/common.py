@@ -17,11 +17,13 @@ def round_half_away(x: np.ndarray | float) -> np.ndarray:
 
 
 def activation_range(activation: Activation, out: QParams) -> tuple[int, int]:
-    """TFLite CalculateActivationRangeQuantized: the fused clamp as int8 bounds."""
-    scale, zp = out.scalar_scale, out.scalar_zero_point
+    """TFLite CalculateActivationRangeQuantized: the fused clamp as int8 bounds.
+
+    TFLite divides in float32; float64 differs on near-ties (e.g. 1 / 0.0350877195...)."""
+    scale, zp = np.float32(out.scalar_scale), out.scalar_zero_point
 
     def quantize(value: float) -> int:
-        return zp + int(round_half_away(value / scale))
+        return zp + int(round_half_away(np.float32(value) / scale))
 
     lo = INT8_MIN if math.isinf(activation.lo) else max(INT8_MIN, quantize(activation.lo))
     hi = INT8_MAX if math.isinf(activation.hi) else min(INT8_MAX, quantize(activation.hi))
