@@ -11,9 +11,11 @@ from ..errors import UserError
 from ..inputs import Preprocess
 
 def progress(stage: str, done: int, total: int) -> None:
-    end = "\n" if done == total else ""
-    click.echo(f"\r{stage} {done}/{total}", nl=False, err=True)
-    click.echo(end, nl=False, err=True)
+    """One line redrawn in place on a terminal; only the final count in logs and pipes."""
+    if click.get_text_stream("stderr").isatty():
+        click.echo(f"\r{stage} {done}/{total}" + ("\n" if done == total else ""), nl=False, err=True)
+    elif done == total:
+        click.echo(f"{stage} {done}/{total}", err=True)
 
 
 def model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
