@@ -38,7 +38,7 @@ def compile_cmd(model: str, out_dir: str, target: str, prefix: str, **kw: Any) -
 
 @cli.command()
 @model_options
-@click.option("--input", "input_path", required=True, type=click.Path(), help="Samples: .npy, .npz or image folder.")
+@click.option("--inputs", "--input", "input_path", required=True, type=click.Path(), help="Samples: .npy, .npz or image folder.")
 @click.option("--keys", help="Only the .npz arrays whose key matches this glob.")
 @click.option("-o", "--output", "out_path", type=click.Path(dir_okay=False), help="Save the int8 outputs (.npy).")
 def simulate(model: str, input_path: str, keys: str | None, out_path: str | None, prefix: str, **kw: Any) -> None:
