@@ -6,5 +6,12 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-    gcc libc6-dev binutils gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang cppcheck > /dev/null
+    gcc libc6-dev binutils make cmake gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang cppcheck \
+    > /dev/null
+if ! python3 -m pip --version > /dev/null 2>&1; then
+    apt-get install -y -qq --no-install-recommends python3 python3-pip > /dev/null
+fi
+# Debian's own python3 refuses pip installs outside a venv (PEP 668); this machine-wide
+# setup is what the script is for, so say so. Other Pythons ignore the variable.
+export PIP_BREAK_SYSTEM_PACKAGES=1
 python3 -m pip install -q -e '.[dev]'

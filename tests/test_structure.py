@@ -1,4 +1,4 @@
-"""Every kernel module has its C template twin and back; every IR kernel op has a kernel."""
+"""Every kernel module has its C template twin and back; every IR kernel op has a kernel; every package ships."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,3 +23,12 @@ def test_every_kernel_implements_the_contract():
         assert module.OP == op
         missing = [name for name in CONTRACT if not hasattr(module, name)]
         assert not missing, f"kernels/{op}.py lacks {missing}"
+
+
+def test_every_subpackage_is_packaged():
+    """pyproject lists packages by hand (templates/ and firmware/ are mapped in), so a new one must be added there."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "mcugen").rglob("__init__.py")}
+    assert found <= listed, f"add {sorted(found - listed)} to [tool.setuptools] packages in pyproject.toml"
