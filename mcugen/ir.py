@@ -11,7 +11,7 @@ tensor table with their data. The graph moves through three stages, and
 - "lowered":   every kernel node carries its integer parameters (`node.lowered`),
                derived from QParams by quant/arith.py; nothing float is left for C.
 
-Frontends may emit the "layout" ops (reshape, transpose, pad, batch_norm, clamp)
+Frontends may emit the "layout" ops (reshape, pad, batch_norm, clamp; see LAYOUT_OPS)
 that canonicalising passes remove before the graph reaches the "float" stage.
 """
 from __future__ import annotations
