@@ -89,8 +89,9 @@ def test_bench_refuses_the_host(tiny):
     assert "pick a Cortex-M target" in proc.stderr
 
 
-def test_vww_on_cortex_m7_is_bit_exact_and_counted():
-    proc = mcugen("verify", VWW, "--target", "cortex-m7", *VWW_OPTIONS, "--inputs", PHOTOS, "--json")
+@pytest.mark.parametrize("target", ["cortex-m7", "cortex-m55"])
+def test_vww_is_bit_exact_and_counted(target):
+    proc = mcugen("verify", VWW, "--target", target, *VWW_OPTIONS, "--inputs", PHOTOS, "--json")
     assert proc.returncode == 0, proc.stderr + proc.stdout
     report = json.loads(proc.stdout)
     assert report["bit_exact"] == report["inputs"] == 16
