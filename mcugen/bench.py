@@ -18,6 +18,7 @@ from .compiler import Compiled
 from .kernels import kernel_of
 from .output import write_atomically
 from .report.cost import layer_kind
+from .report.render import short_name
 from .targets import Target
 from .toolchain import SizeInfo, build_firmware, run_firmware, size
 
@@ -112,12 +113,12 @@ def bench(compiled: Compiled, target: Target, x: np.ndarray, prefix: str = "mcug
 
 
 def format_bench(result: Bench) -> str:
-    lines = [f"{'#':>3} {'layer':<28} {'kind':<10} {'MACs':>11} {'instructions':>13} {'MAC/instr':>9}"]
+    lines = [f"{'#':>3} {'layer':<32} {'kind':<10} {'MACs':>11} {'instructions':>13} {'MAC/instr':>9}"]
     for i, layer in enumerate(result.layers):
-        lines.append(f"{i:>3} {layer.name[:28]:<28} {layer.kind:<10} {layer.macs:>11,} {layer.instructions:>13,} "
+        lines.append(f"{i:>3} {short_name(layer.name, 32):<32} {layer.kind:<10} {layer.macs:>11,} {layer.instructions:>13,} "
                      f"{layer.macs_per_instruction:>9.3f}")
     total, macs = result.total_instructions, result.total_macs
-    lines.append(f"    {'total':<28} {'':<10} {macs:>11,} {total:>13,} {macs / total if total else 0:>9.3f}")
+    lines.append(f"    {'total':<32} {'':<10} {macs:>11,} {total:>13,} {macs / total if total else 0:>9.3f}")
     m = result.model
     lines += [
         "",
