@@ -40,6 +40,7 @@ def dequantize(q: np.ndarray, qparams: QParams) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Agreement:
+    top1: np.ndarray  # per sample: the float reference's top-1 class
     top1_agree: int
     cosine: np.ndarray  # per sample
 
@@ -51,7 +52,7 @@ class Agreement:
 def agreement(quantized_real: np.ndarray, reference: np.ndarray) -> Agreement:
     a = quantized_real.reshape(len(quantized_real), -1)
     b = reference.reshape(len(reference), -1).astype(np.float64)
-    top1 = int(np.sum(a.argmax(axis=1) == b.argmax(axis=1)))
+    top1 = b.argmax(axis=1)
     norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
     cosine = np.where(norms > 0, np.sum(a * b, axis=1) / np.maximum(norms, 1e-30), 1.0)
-    return Agreement(top1, cosine)
+    return Agreement(top1, int(np.sum(a.argmax(axis=1) == top1)), cosine)

@@ -92,7 +92,7 @@ def verify(model: str, input_path: str, keys: str | None, target: str, as_json: 
         for i, name in enumerate(names):
             line = f"{name:<24} {'yes' if result.exact[i] else 'NO':<9} {int(np.argmax(result.c_outputs[i])):>5}"
             if agree:
-                line += f"  {'':>11}  {agree.cosine[i]:.4f}"
+                line += f"  {int(agree.top1[i]):>11}  {agree.cosine[i]:.4f}"
             click.echo(line)
         click.echo(f"{tgt.name}: bit-exact on {report['bit_exact']}/{len(names)}")
         if agree:
