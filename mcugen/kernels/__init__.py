@@ -12,7 +12,11 @@ Each module `kernels/<op>.py` owns everything mcugen knows about one IR op, and
 - `lower(node, graph) -> params`: the integer parameters (frozen dataclass)
   derived from QParams with quant/arith.py; stored in `node.lowered`.
 - `reference(node, graph, inputs) -> ndarray`: the golden int8 semantics.
-- `macs(node, graph) -> int` and `scratch_bytes(node, graph) -> int`.
+- `macs(node, graph) -> int` and `scratch_bytes(node, graph) -> int`: the planner
+  gives the scratch its own arena buffer, live for the node's step only; the C
+  function gets its address as the last argument (when `SCRATCH`).
+- `overlap_limits(node, graph) -> tuple[int | None, ...]` (optional; absent means
+  never): per activation input, the overlap the C kernel makes safe (below).
 - `c_params(node, graph) -> dict[str, int]`: the fields of the kernel's
   `mcugen_<op>_params` struct, in declaration order.
 - `c_constants(node, graph) -> list[tuple[str, ndarray]]`: arrays passed after
@@ -20,12 +24,42 @@ Each module `kernels/<op>.py` owns everything mcugen knows about one IR op, and
 
 C calling convention (portable kernels): `mcugen_<op>(&params, in0[, in1], out,
 const0, const1, ...[, scratch])`.
+
+Overlap contract. `overlap_limits` returning D for input i promises: when input i
+is not read after this node, the output may start at address input_start + d for
+ANY d <= D (negative d: the output starts below the input), and the C kernel still
+computes exactly the reference result. The memory planner (mcugen/plan) only ever
+overlaps a dying input with the node's output within such a declaration, and the
+arena simulator (mcugen/plan/execute.py) executes the kernels' real read/write
+order so a limit that is too large changes the outputs. The limit must follow from
+the kernel's order, stated in its template comment and derived with `raster_limit`:
+
+- the output is written in units (an output pixel with all its channels, one
+  element, or one output row), in raster order, each unit filling the next
+  `unit_bytes` of the output in ascending addresses;
+- when unit k has been written, the only input bytes still to be read are those
+  read by units k + lag, k + lag + 1, ... and all lie at or above the lowest byte
+  any of them reads (`first_read`): lag 0 if the kernel may write part of unit k
+  before it has read all of unit k's input (the portable conv2d writes out[oc]
+  before reading the taps of channel oc + 1), lag 1 if a unit reads all its input
+  first (add), lag r if r - 1 further units are computed into a buffer before unit
+  k is written (the depthwise row ring);
+- then D = min over k of first_read(units >= k + lag) - (k + 1) * unit_bytes.
+
+A kernel variant with a different order (tiles, two pixels at a time, im2col)
+must declare its own limit from its own order, or none.
 """
 from __future__ import annotations
 
 from types import ModuleType
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from ..ir import KERNEL_OPS, Graph, IRError, Node
+
+if TYPE_CHECKING:
+    from .conv2d import ConvGeometry
 
 
 def _load() -> dict[str, ModuleType]:
@@ -54,3 +88,32 @@ def kernel_of(node: Node) -> ModuleType:
 def activation_inputs(node: Node, graph: Graph) -> list[str]:
     """The node's non-constant inputs, in order."""
     return [name for name in node.inputs if not graph.tensor(name).is_const]
+
+
+_NOTHING = np.iinfo(np.int64).max  # a unit that reads no input byte (a window entirely in the padding)
+
+
+def raster_limit(first_read: np.ndarray, unit_bytes: int, input_bytes: int, lag: int) -> int:
+    """The largest safe d for units that read from `first_read[k]` upwards and write `unit_bytes` each.
+
+    `lag` as in the module docstring. The result is capped at `input_bytes` (any
+    d >= input_bytes is disjoint, hence safe anyway)."""
+    first = np.asarray(first_read, np.int64)
+    # later[k]: lowest byte read by units k + lag, k + lag + 1, ... (still to read when unit k is written)
+    later = np.minimum.accumulate(first[::-1])[::-1]
+    later = np.append(later[lag:], np.full(min(lag, len(first)), _NOTHING))
+    ends = (np.arange(len(first), dtype=np.int64) + 1) * unit_bytes
+    constrained = later != _NOTHING
+    if not constrained.any():
+        return input_bytes
+    return int(min(input_bytes, (later[constrained] - ends[constrained]).min()))
+
+
+def window_first_reads(g: "ConvGeometry") -> np.ndarray:
+    """Per output pixel in raster order: the lowest input byte its window reads (NHWC, padding skipped)."""
+    top = np.arange(g.out_h)[:, None] * g.stride_h - g.pad_top
+    left = np.arange(g.out_w)[None, :] * g.stride_w - g.pad_left
+    y0, x0 = np.maximum(top, 0), np.maximum(left, 0)
+    inside = (y0 < np.minimum(top + g.kernel_h, g.in_h)) & (x0 < np.minimum(left + g.kernel_w, g.in_w))
+    first = (y0 * g.in_w + x0) * g.in_c
+    return np.where(inside, first, _NOTHING).ravel()

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..ir import Graph, IRError, Node, QParams, Tensor
 from ..quant.arith import mbqm, quantize_multiplier
-from . import activation_inputs
+from . import activation_inputs, raster_limit
 from .common import activation_range
 
 OP = "add"
@@ -106,6 +106,16 @@ def macs(node: Node, graph: Graph) -> int:
 
 def scratch_bytes(node: Node, graph: Graph) -> int:
     return 0
+
+
+def overlap_limits(node: Node, graph: Graph) -> tuple[int | None, ...]:
+    """Per input, the largest d with the output at input_start + d (kernels/__init__.py).
+
+    Element i reads input[i] and input2[i], then writes output[i], in ascending i: the
+    output may coincide with either input (d = 0) or start below it."""
+    size = graph.tensor(node.outputs[0]).nbytes
+    limit = raster_limit(np.arange(size), 1, size, lag=1)
+    return (limit, limit)
 
 
 def c_params(node: Node, graph: Graph) -> dict[str, int]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir import Graph, IRError, Node, QParams, Tensor
-from . import activation_inputs
+from . import activation_inputs, raster_limit, window_first_reads
 from .weights import (
     OutputStage,
     c_constants_of,
@@ -162,6 +162,17 @@ def macs(node: Node, graph: Graph) -> int:
 
 def scratch_bytes(node: Node, graph: Graph) -> int:
     return 0
+
+
+def overlap_limits(node: Node, graph: Graph) -> tuple[int | None, ...]:
+    """The output may start at input_start + d for any d <= the limit (kernels/__init__.py).
+
+    The portable kernel writes output pixels in raster order, all channels of one pixel
+    before the next, and reads only the pixel's window; it writes out[oc] before reading
+    the taps of channel oc + 1, so a pixel's writes must also spare its own window."""
+    g = geometry(node, graph)
+    in_bytes = g.in_h * g.in_w * g.in_c
+    return (raster_limit(window_first_reads(g), g.out_c, in_bytes, lag=0),)
 
 
 def c_params(node: Node, graph: Graph) -> dict[str, int]:

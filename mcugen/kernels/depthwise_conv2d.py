@@ -4,6 +4,13 @@ Weights (1, KH, KW, C_out) with C_out = C_in * depth_multiplier: output channel
 c reads input channel c // depth_multiplier only (TFLite's order, and ONNX's for
 group = C_in). Otherwise conv2d: same geometry and parameters (`ConvParams`),
 padding taps skipped, same output stage.
+
+In place: when writing output pixels straight to their place would force the
+output to start more than a row below the input (`overlap_limits`), the kernel
+computes `delay_rows` rows ahead into a ring of row buffers (the scratch) and
+writes row r back only once row r + delay_rows - 1 is computed; for a 3x3
+stride-1 conv two rows let the output coincide with the input (TinyEngine's
+in-place depthwise, with rows instead of channels).
 """
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ import dataclasses
 import numpy as np
 
 from ..ir import Graph, Node, QParams, Tensor
+from . import raster_limit, window_first_reads
 from .conv2d import ConvGeometry, ConvParams, geometry, integer_operands, lowered_params, tap_patches
 from .weights import (
     c_constants_of,
@@ -24,7 +32,8 @@ from .weights import (
 )
 
 OP = "depthwise_conv2d"
-SCRATCH = False
+SCRATCH = True
+MAX_DELAY_ROWS = 4
 CHANNEL_AXIS = 3  # of the weights (1, KH, KW, C_out)
 
 
@@ -69,13 +78,45 @@ def macs(node: Node, graph: Graph) -> int:
     return out_h * out_w * weights.size
 
 
+def delay_rows(g: ConvGeometry) -> int:
+    """0: write pixels straight out; r > 0: rows through a ring of r row buffers (module docstring).
+
+    The fewest rows that let the output start at the input (limit >= 0), unless
+    pixel streaming already shifts the output by at most a row, which costs less
+    arena than the ring would."""
+    if _limit(g, 0) >= -g.out_w * g.out_c:
+        return 0
+    return next((r for r in range(1, MAX_DELAY_ROWS + 1) if _limit(g, r) >= 0), 0)
+
+
+def _limit(g: ConvGeometry, rows: int) -> int:
+    """The overlap limit of the kernel run with `rows` delay rows (0: pixel by pixel, lag 0)."""
+    first = window_first_reads(g)
+    in_bytes = g.in_h * g.in_w * g.in_c
+    if rows == 0:
+        return raster_limit(first, g.out_c, in_bytes, lag=0)
+    return raster_limit(first.reshape(g.out_h, g.out_w).min(axis=1), g.out_w * g.out_c, in_bytes, lag=rows)
+
+
 def scratch_bytes(node: Node, graph: Graph) -> int:
-    return 0
+    g = geometry(node, graph)
+    return delay_rows(g) * g.out_w * g.out_c
+
+
+def overlap_limits(node: Node, graph: Graph) -> tuple[int | None, ...]:
+    """The output may start at input_start + d for any d <= the limit (kernels/__init__.py).
+
+    delay_rows 0: output pixels in raster order, all channels of one pixel before the
+    next; out[oc] is written before the taps of channel oc + 1 are read, so a pixel's
+    writes must spare its own window (lag 0). delay_rows r: whole rows, each written
+    after the r - 1 rows below it are computed (lag r)."""
+    g = geometry(node, graph)
+    return (_limit(g, delay_rows(g)),)
 
 
 def c_params(node: Node, graph: Graph) -> dict[str, int]:
     p = lowered_params(node)
-    return {**dataclasses.asdict(p.geometry), **p.stage.c_fields()}
+    return {**dataclasses.asdict(p.geometry), **p.stage.c_fields(), "delay_rows": delay_rows(p.geometry)}
 
 
 def c_constants(node: Node, graph: Graph) -> list[tuple[str, np.ndarray]]:

@@ -92,6 +92,11 @@ def scratch_bytes(node: Node, graph: Graph) -> int:
     return 0
 
 
+def overlap_limits(node: Node, graph: Graph) -> tuple[int | None, ...]:
+    """None: the output never overlaps the input (kernels/__init__.py)."""
+    return (None,)
+
+
 def c_params(node: Node, graph: Graph) -> dict[str, int]:
     p = _lowered(node)
     return {"in_size": p.in_size, "out_size": p.out_size, **p.stage.c_fields()}

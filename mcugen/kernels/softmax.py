@@ -89,6 +89,11 @@ def scratch_bytes(node: Node, graph: Graph) -> int:
     return 0
 
 
+def overlap_limits(node: Node, graph: Graph) -> tuple[int | None, ...]:
+    """None: the output never overlaps the input (kernels/__init__.py)."""
+    return (None,)
+
+
 def c_params(node: Node, graph: Graph) -> dict[str, int]:
     return {k: int(v) for k, v in dataclasses.asdict(_params(node)).items()}
 
