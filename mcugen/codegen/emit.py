@@ -6,9 +6,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import __version__
-from ..ir import Graph, check_stage
+from ..ir import Graph, IRError, check_stage
 from ..kernels import activation_inputs, kernel_of
 from ..plan import Plan
+from ..plan.lifetimes import scratch_name
 from .environment import render
 from .naming import Names, c_type, kernel_function, params_type
 
@@ -47,11 +48,13 @@ def c_comment(text: str) -> str:
 
 
 def _buffer(graph: Graph, plan: Plan, names: Names, tensor: str) -> str:
+    if tensor in plan.offsets:
+        return f"&{names.arena}.bytes[{plan.offsets[tensor]}]"
     if tensor in graph.inputs:
         return "input"
     if tensor in graph.outputs:
         return "output"
-    return f"&{names.arena}.bytes[{plan.offsets[tensor]}]"
+    raise IRError(f"tensor '{tensor}' has no place in the memory plan")
 
 
 def _layers(graph: Graph, plan: Plan, names: Names) -> tuple[list[Layer], list[ConstArray]]:
@@ -64,6 +67,9 @@ def _layers(graph: Graph, plan: Plan, names: Names) -> tuple[list[Layer], list[C
             const = ConstArray(names.layer_constant(i, role), c_type(data.dtype), data.size, c_array_body(data))
             arrays.append(const)
             args.append(const.name)
+        if module.SCRATCH:
+            scratch = scratch_name(i)
+            args.append(f"&{names.arena}.bytes[{plan.offsets[scratch]}]" if scratch in plan.offsets else "0")
         fields = tuple((k, int(v)) for k, v in module.c_params(node, graph).items())
         layers.append(
             Layer(i, c_comment(node.name), node.op, kernel_function(node.op), params_type(node.op),
@@ -89,6 +95,10 @@ def emit(graph: Graph, plan: Plan, prefix: str = "mcugen", model_name: str = "mo
         arrays=arrays,
         ops=sorted({layer.op for layer in layers}),
         arena_size=max(plan.arena_size, 1),
+        arena_bound=plan.lower_bound,
+        io_in_arena=plan.io_in_arena,
+        input_arg=_buffer(graph, plan, names, input_name),
+        output_arg=_buffer(graph, plan, names, output_name),
         input=inp,
         output=out,
         input_scale=repr(inp.qparams.scalar_scale),
