@@ -41,6 +41,10 @@ class Compiled:
     def emit(self, prefix: str = "mcugen") -> dict[str, str]:
         return emit(self.graph, self.plan, prefix=prefix, model_name=self.name)
 
+    def replan(self, io_in_arena: bool = False, allow_overlap: bool = True) -> "Compiled":
+        """The same model with a memory plan made under other options (plan.plan_memory)."""
+        return dataclasses.replace(self, plan=plan_memory(self.graph, io_in_arena, allow_overlap))
+
 
 def load_float_graph(path: str | Path) -> Graph:
     path = Path(path)

@@ -20,17 +20,23 @@ from .options import compile_from_options, model_options
 @model_options
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--target", default="host", show_default=True, help="host, cortex-m3, -m4, -m7, -m33 or -m55.")
-def compile_cmd(model: str, out_dir: str, target: str, prefix: str, **kw: Any) -> None:
+@click.option("--io-in-arena", is_flag=True, help="Put the input and output inside the arena (docs/memory.md).")
+def compile_cmd(model: str, out_dir: str, target: str, prefix: str, io_in_arena: bool, **kw: Any) -> None:
     """Compile MODEL to C in OUT: <prefix>.h, <prefix>.c, <prefix>_weights.c, mcugen_arith.h."""
     from ..targets import get_target
 
     tgt = get_target(target)
     compiled = compile_from_options(model, **kw, target=tgt.name)
+    if io_in_arena:
+        compiled = compiled.replan(io_in_arena=True)
     files = write_atomically(out_dir, compiled.emit(prefix))
     graph = compiled.graph
     weights = sum(t.nbytes for t in graph.tensors.values() if t.is_const)
     click.echo(f"{model}: {len(graph.nodes)} layers for {tgt.name}")
-    click.echo(f"  arena      {compiled.plan.arena_size:>10,} bytes ({compiled.plan.strategy}; input and output outside)")
+    plan = compiled.plan
+    where = "inside" if plan.io_in_arena else "outside"
+    click.echo(f"  arena      {plan.arena_size:>10,} bytes (lower bound {plan.lower_bound:,}, ratio {plan.ratio:.3f};"
+               f" {plan.strategy}; input and output {where})")
     click.echo(f"  constants  {weights:>10,} bytes")
     for f in files:
         click.echo(f"  wrote {f}")
@@ -66,13 +72,17 @@ def simulate(model: str, input_path: str, keys: str | None, out_path: str | None
 @click.option("--keys", help="Only the .npz arrays whose key matches this glob.")
 @click.option("--target", default="host", show_default=True, help="host, cortex-m3, -m4, -m7, -m33 or -m55.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
-def verify(model: str, input_path: str, keys: str | None, target: str, as_json: bool, prefix: str, **kw: Any) -> None:
+@click.option("--io-in-arena", is_flag=True, help="Put the input and output inside the arena (docs/memory.md).")
+def verify(model: str, input_path: str, keys: str | None, target: str, as_json: bool, io_in_arena: bool, prefix: str,
+           **kw: Any) -> None:
     """Build the generated C for TARGET, run it, and check it equals the simulator bit for bit."""
     from ..targets import get_target
     from ..verify import verify as run_verify
 
     tgt = get_target(target)
     compiled = compile_from_options(model, **kw, target=tgt.name)
+    if io_in_arena:
+        compiled = compiled.replan(io_in_arena=True)
     names, xs = quantized_inputs(compiled, input_path, keys)
     result = run_verify(compiled, tgt, names, xs, prefix=prefix, profile=tgt.name != "host")
     report: dict[str, Any] = {"target": tgt.name, "inputs": len(names), "bit_exact": int(result.exact.sum()),
