@@ -176,6 +176,8 @@ class Node:
     outputs: tuple[str, ...]
     attrs: Any
     lowered: Any = None  # per-op integer parameters, set by passes.lower_qparams
+    # which C implementation of the op runs (passes.select_kernels); every variant computes the same int8 result
+    variant: str = "portable"
 
 
 @dataclass(frozen=True, eq=False)
