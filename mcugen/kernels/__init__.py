@@ -34,16 +34,16 @@ arena simulator (mcugen/plan/execute.py) executes the kernels' real read/write
 order so a limit that is too large changes the outputs. The limit must follow from
 the kernel's order, stated in its template comment and derived with `raster_limit`:
 
-- the output is written in units (an output pixel with all its channels, one
-  element, or one output row), in raster order, each unit filling the next
-  `unit_bytes` of the output in ascending addresses;
+- the output is written in units (one output byte, i.e. a pixel's channel, for
+  the portable conv2d and depthwise; one element for add; one output row for the
+  depthwise row ring), in order, each unit filling the next `unit_bytes` of the
+  output in ascending addresses;
 - when unit k has been written, the only input bytes still to be read are those
   read by units k + lag, k + lag + 1, ... and all lie at or above the lowest byte
-  any of them reads (`first_read`): lag 0 if the kernel may write part of unit k
-  before it has read all of unit k's input (the portable conv2d writes out[oc]
-  before reading the taps of channel oc + 1), lag 1 if a unit reads all its input
-  first (add), lag r if r - 1 further units are computed into a buffer before unit
-  k is written (the depthwise row ring);
+  any of them reads (`first_read`): lag 1 when a unit reads all its input before
+  writing (out[oc] after its window's taps), lag 0 if part of unit k may be
+  written before all its input is read, lag r if r - 1 further units are computed
+  into a buffer before unit k is written (the depthwise row ring);
 - then D = min over k of first_read(units >= k + lag) - (k + 1) * unit_bytes.
 
 A kernel variant with a different order (tiles, two pixels at a time, im2col)
@@ -90,7 +90,7 @@ def activation_inputs(node: Node, graph: Graph) -> list[str]:
     return [name for name in node.inputs if not graph.tensor(name).is_const]
 
 
-_NOTHING = np.iinfo(np.int64).max  # a unit that reads no input byte (a window entirely in the padding)
+NO_READ = np.iinfo(np.int64).max  # first_read of a unit that reads no input (a window all in the padding)
 
 
 def raster_limit(first_read: np.ndarray, unit_bytes: int, input_bytes: int, lag: int) -> int:
@@ -101,9 +101,9 @@ def raster_limit(first_read: np.ndarray, unit_bytes: int, input_bytes: int, lag:
     first = np.asarray(first_read, np.int64)
     # later[k]: lowest byte read by units k + lag, k + lag + 1, ... (still to read when unit k is written)
     later = np.minimum.accumulate(first[::-1])[::-1]
-    later = np.append(later[lag:], np.full(min(lag, len(first)), _NOTHING))
+    later = np.append(later[lag:], np.full(min(lag, len(first)), NO_READ))
     ends = (np.arange(len(first), dtype=np.int64) + 1) * unit_bytes
-    constrained = later != _NOTHING
+    constrained = later != NO_READ
     if not constrained.any():
         return input_bytes
     return int(min(input_bytes, (later[constrained] - ends[constrained]).min()))
@@ -116,4 +116,4 @@ def window_first_reads(g: "ConvGeometry") -> np.ndarray:
     y0, x0 = np.maximum(top, 0), np.maximum(left, 0)
     inside = (y0 < np.minimum(top + g.kernel_h, g.in_h)) & (x0 < np.minimum(left + g.kernel_w, g.in_w))
     first = (y0 * g.in_w + x0) * g.in_c
-    return np.where(inside, first, _NOTHING).ravel()
+    return np.where(inside, first, NO_READ).ravel()

@@ -167,12 +167,12 @@ def scratch_bytes(node: Node, graph: Graph) -> int:
 def overlap_limits(node: Node, graph: Graph) -> tuple[int | None, ...]:
     """The output may start at input_start + d for any d <= the limit (kernels/__init__.py).
 
-    The portable kernel writes output pixels in raster order, all channels of one pixel
-    before the next, and reads only the pixel's window; it writes out[oc] before reading
-    the taps of channel oc + 1, so a pixel's writes must also spare its own window."""
+    The portable kernel's units are output bytes: pixels in raster order, channels
+    ascending, and out[oc] is written right after the reads of its whole window;
+    those reads all lie at or above the window's first in-bounds tap (lag 1)."""
     g = geometry(node, graph)
-    in_bytes = g.in_h * g.in_w * g.in_c
-    return (raster_limit(window_first_reads(g), g.out_c, in_bytes, lag=0),)
+    first = np.repeat(window_first_reads(g), g.out_c)
+    return (raster_limit(first, 1, g.in_h * g.in_w * g.in_c, lag=1),)
 
 
 def c_params(node: Node, graph: Graph) -> dict[str, int]:

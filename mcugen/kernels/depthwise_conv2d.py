@@ -19,7 +19,7 @@ import dataclasses
 import numpy as np
 
 from ..ir import Graph, Node, QParams, Tensor
-from . import raster_limit, window_first_reads
+from . import NO_READ, raster_limit, window_first_reads
 from .conv2d import ConvGeometry, ConvParams, geometry, integer_operands, lowered_params, tap_patches
 from .weights import (
     c_constants_of,
@@ -82,19 +82,21 @@ def delay_rows(g: ConvGeometry) -> int:
     """0: write pixels straight out; r > 0: rows through a ring of r row buffers (module docstring).
 
     The fewest rows that let the output start at the input (limit >= 0), unless
-    pixel streaming already shifts the output by at most a row, which costs less
-    arena than the ring would."""
+    writing straight out already shifts the output by at most a row, which costs
+    less arena than the ring would."""
     if _limit(g, 0) >= -g.out_w * g.out_c:
         return 0
     return next((r for r in range(1, MAX_DELAY_ROWS + 1) if _limit(g, r) >= 0), 0)
 
 
 def _limit(g: ConvGeometry, rows: int) -> int:
-    """The overlap limit of the kernel run with `rows` delay rows (0: pixel by pixel, lag 0)."""
+    """The overlap limit of the kernel run with `rows` delay rows (overlap_limits)."""
     first = window_first_reads(g)
     in_bytes = g.in_h * g.in_w * g.in_c
     if rows == 0:
-        return raster_limit(first, g.out_c, in_bytes, lag=0)
+        channel = np.arange(g.out_c) // (g.out_c // g.in_c)  # the input channel output channel oc reads
+        reads = np.where(first[:, None] == NO_READ, NO_READ, first[:, None] + channel)
+        return raster_limit(reads.ravel(), 1, in_bytes, lag=1)
     return raster_limit(first.reshape(g.out_h, g.out_w).min(axis=1), g.out_w * g.out_c, in_bytes, lag=rows)
 
 
@@ -106,10 +108,10 @@ def scratch_bytes(node: Node, graph: Graph) -> int:
 def overlap_limits(node: Node, graph: Graph) -> tuple[int | None, ...]:
     """The output may start at input_start + d for any d <= the limit (kernels/__init__.py).
 
-    delay_rows 0: output pixels in raster order, all channels of one pixel before the
-    next; out[oc] is written before the taps of channel oc + 1 are read, so a pixel's
-    writes must spare its own window (lag 0). delay_rows r: whole rows, each written
-    after the r - 1 rows below it are computed (lag r)."""
+    delay_rows 0: the units are output bytes, pixels in raster order and channels
+    ascending; out[oc] is written right after the window's taps of input channel
+    oc // depth_multiplier are read (lag 1). delay_rows r: the units are output rows,
+    row y written after rows y + 1 .. y + r - 1 are computed into the ring (lag r)."""
     g = geometry(node, graph)
     return (_limit(g, delay_rows(g)),)
 

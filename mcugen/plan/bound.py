@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .lifetimes import Buffer, Overlap
+from .lifetimes import Buffer, Overlap, aligned
 
 
 @dataclass(frozen=True)
@@ -51,4 +51,5 @@ def step_usage(buffers: tuple[Buffer, ...] | list[Buffer], declared: tuple[Overl
 
 
 def lower_bound(buffers: list[Buffer], declared: list[Overlap]) -> int:
-    return max((row.bound_bytes for row in step_usage(buffers, declared)), default=0)
+    """Max over steps of bound_bytes, rounded up to the alignment every offset and size has."""
+    return aligned(max((row.bound_bytes for row in step_usage(buffers, declared)), default=0))
