@@ -161,3 +161,32 @@ def test_replan_keeps_the_graph():
     again = compiled.replan(io_in_arena=True)
     assert again.graph is compiled.graph and again.plan.io_in_arena and not compiled.plan.io_in_arena
     assert dataclasses.replace(again, plan=compiled.plan) == compiled
+
+
+def test_cli_plan_and_compile_io_in_arena(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from onnx_builders import tiny_mobilenet
+
+    model = tmp_path / "tiny.onnx"
+    onnx.save(tiny_mobilenet(version=2, size=16, width=8), model)
+    samples = tmp_path / "x.npy"
+    np.save(samples, np.random.default_rng(1).uniform(-1, 1, (2, 3, 16, 16)).astype(np.float32))
+
+    def mcugen(*args: object) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "mcugen", *map(str, args)], capture_output=True, text=True)
+
+    proc = mcugen("plan", model, "--calib", samples, "--inputs", samples, "--plot", tmp_path / "a.svg", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["checked"] == 2 and report["mismatches"] == []
+    assert report["lower_bound"] <= report["arena"] == max(row["top"] for row in report["steps"])
+    buffers = {name for row in report["steps"] for name in row["live"]}
+    assert (tmp_path / "a.svg").read_text().count("<rect") == len(buffers)  # one rectangle per buffer
+    proc = mcugen("compile", model, "--calib", samples, "--io-in-arena", "-o", tmp_path / "c")
+    assert proc.returncode == 0, proc.stderr
+    assert "input and output inside" in proc.stdout and "lower bound" in proc.stdout
+    header = (tmp_path / "c" / "mcugen.h").read_text()
+    assert "int8_t *mcugen_input_buffer(void);" in header
