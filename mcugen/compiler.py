@@ -15,6 +15,7 @@ from .ir import Graph
 from .passes import canonicalize
 from .passes.lower_qparams import lower_qparams
 from .passes.quantize import quantize
+from .passes.select_kernels import DEFAULT_OPTIMIZE, OPTIMIZE, select_kernels
 from .plan import Plan, plan_memory
 from .quant.calibrate import calibrate, fallback_ranges
 
@@ -52,13 +53,15 @@ def load_float_graph(path: str | Path) -> Graph:
 
 
 def compile_model(path: str | Path, calib: CalibrationOptions, progress: Progress | None = None,
-                  target: str = "host") -> Compiled:
+                  target: str = "host", optimize: str = DEFAULT_OPTIMIZE) -> Compiled:
     """`calib.preprocess.layout` None means: the layout of the model's own input.
 
     `target` (a registry name) is recorded in `graph.meta["target"]`: the IR is the
     only thing passes share, so target-dependent passes read it from there."""
     float_graph = load_float_graph(path)
-    float_graph = dataclasses.replace(float_graph, meta={**float_graph.meta, "target": target})
+    if optimize not in OPTIMIZE:
+        raise ValueError(f"optimize must be one of {', '.join(OPTIMIZE)}, got '{optimize}'")
+    float_graph = dataclasses.replace(float_graph, meta={**float_graph.meta, "target": target, "optimize": optimize})
     preprocess = calib.preprocess
     if preprocess.layout is None:
         preprocess = dataclasses.replace(preprocess, layout=float_graph.meta.get("input_layout", "nhwc"))
@@ -70,7 +73,7 @@ def compile_model(path: str | Path, calib: CalibrationOptions, progress: Progres
         qparams = calibrate(float_graph, samples, calib.method, report)
     else:
         qparams = fallback_ranges(float_graph)
-    graph = lower_qparams(quantize(float_graph, qparams))
+    graph = select_kernels(lower_qparams(quantize(float_graph, qparams)))
     return Compiled(Path(path).stem, float_graph, graph, plan_memory(graph), calib.path is not None, preprocess)
 
 

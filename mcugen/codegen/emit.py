@@ -8,6 +8,8 @@ import numpy as np
 from .. import __version__
 from ..ir import Graph, IRError, check_stage
 from ..kernels import activation_inputs, kernel_of
+from ..kernels.arm.common import KernelSource
+from ..passes.select_kernels import DEFAULT_OPTIMIZE
 from ..plan import Plan
 from ..plan.lifetimes import scratch_name
 from .environment import render
@@ -32,7 +34,7 @@ class Layer:
     function: str
     params_type: str
     params_name: str
-    fields: tuple[tuple[str, int], ...]
+    fields: tuple[tuple[str, int], ...]  # empty: the function takes no params struct (a specialised variant)
     args: tuple[str, ...]
 
 
@@ -57,10 +59,14 @@ def _buffer(graph: Graph, plan: Plan, names: Names, tensor: str) -> str:
     raise IRError(f"tensor '{tensor}' has no place in the memory plan")
 
 
-def _layers(graph: Graph, plan: Plan, names: Names) -> tuple[list[Layer], list[ConstArray]]:
-    layers, arrays = [], []
+def _layers(graph: Graph, plan: Plan, names: Names) -> tuple[list[Layer], list[ConstArray], list[KernelSource]]:
+    layers, arrays, sources = [], [], {}
     for i, node in enumerate(graph.nodes):
         module = kernel_of(node)
+        source = None
+        if node.variant != "portable":  # a specialised variant brings its own function (shared when identical)
+            source = module.c_kernel(node, graph, graph.meta.get("optimize", DEFAULT_OPTIMIZE))
+            sources.setdefault(source.name, source)
         args = [_buffer(graph, plan, names, t) for t in activation_inputs(node, graph)]
         args.append(_buffer(graph, plan, names, node.outputs[0]))
         for role, data in module.c_constants(node, graph):
@@ -72,17 +78,18 @@ def _layers(graph: Graph, plan: Plan, names: Names) -> tuple[list[Layer], list[C
             args.append(f"&{names.arena}.bytes[{plan.offsets[scratch]}]" if scratch in plan.offsets else "0")
         fields = tuple((k, int(v)) for k, v in module.c_params(node, graph).items())
         layers.append(
-            Layer(i, c_comment(node.name), node.op, kernel_function(node.op), params_type(node.op),
-                  names.layer_params(i), fields, tuple(args))
+            Layer(i, c_comment(node.name), node.op, source.name if source else kernel_function(node.op),
+                  params_type(node.op), names.layer_params(i), fields, tuple(args))
         )
-    return layers, arrays
+    return layers, arrays, list(sources.values())
 
 
 def emit(graph: Graph, plan: Plan, prefix: str = "mcugen", model_name: str = "model") -> dict[str, str]:
     """File name -> contents of the generated C for `graph`."""
     check_stage(graph, "lowered")
     names = Names(prefix)
-    layers, arrays = _layers(graph, plan, names)
+    layers, arrays, sources = _layers(graph, plan, names)
+    headers = sorted({h for k in sources for h in k.headers})
     (input_name,) = graph.inputs
     (output_name,) = graph.outputs
     inp, out = graph.tensor(input_name), graph.tensor(output_name)
@@ -93,7 +100,9 @@ def emit(graph: Graph, plan: Plan, prefix: str = "mcugen", model_name: str = "mo
         header=names.file(".h"),
         layers=layers,
         arrays=arrays,
-        ops=sorted({layer.op for layer in layers}),
+        ops=sorted({node.op for node in graph.nodes if node.variant == "portable"}),
+        sources=sources,
+        headers=headers,
         arena_size=max(plan.arena_size, 1),
         arena_bound=plan.lower_bound,
         io_in_arena=plan.io_in_arena,
@@ -109,4 +118,6 @@ def emit(graph: Graph, plan: Plan, prefix: str = "mcugen", model_name: str = "mo
         names.file(".c"): render("model.c.j2", **context),
         names.file("_weights.c"): render("weights.c.j2", **context),
         "mcugen_arith.h": render("runtime/mcugen_arith.h"),
+        **{h: render(f"runtime/{h}") for h in headers},
+        **({"mcugen_acle_emul.h": render("runtime/mcugen_acle_emul.h")} if headers else {}),
     }

@@ -82,6 +82,11 @@ def kernel(op: str) -> ModuleType:
 
 
 def kernel_of(node: Node) -> ModuleType:
+    """The module implementing `node`: its op's portable kernel, or the variant chosen for it."""
+    if node.variant != "portable":
+        from .arm import implementation
+
+        return implementation(node)
     return kernel(node.op)
 
 

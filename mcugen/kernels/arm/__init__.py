@@ -1,0 +1,34 @@
+"""Fast kernel variants for Arm Cortex-M: per-layer specialised C on the DSP extension.
+
+A variant module implements one op for the layers its `applies(node, graph, target)`
+accepts, with exactly the portable kernel's int8 results. It re-exports the op's
+semantic functions (reference, macs, lower, ...) and provides its own C contract:
+`c_kernel(node, graph, optimize) -> KernelSource`, `c_params` (empty: every size is a
+C constant), `c_constants`, `scratch_bytes` and `overlap_limits` (from its own
+read/write order, see mcugen/kernels/__init__.py). passes/select_kernels.py records
+the chosen variant in `Node.variant`; `implementation(node)` maps it back here.
+"""
+from __future__ import annotations
+
+from types import ModuleType
+
+from ...ir import Graph, IRError, Node
+from ...targets import Target
+from . import pointwise_dsp
+
+# In order of preference: the first that applies to a node is chosen.
+VARIANTS: tuple[ModuleType, ...] = (pointwise_dsp,)
+_BY_NAME = {m.NAME: m for m in VARIANTS}
+
+
+def implementation(node: Node) -> ModuleType:
+    """The variant module of a node whose `variant` is not "portable"."""
+    module = _BY_NAME.get(node.variant)
+    if module is None or module.OP != node.op:
+        raise IRError(f"node '{node.name}' ({node.op}): unknown kernel variant '{node.variant}'")
+    return module
+
+
+def choose(node: Node, graph: Graph, target: Target) -> str:
+    """The name of the first variant that applies to `node` on `target`, else "portable"."""
+    return next((m.NAME for m in VARIANTS if m.OP == node.op and m.applies(node, graph, target)), "portable")

@@ -1,0 +1,58 @@
+/* Produced by mcugen: portable C99 twins of the Arm DSP instructions the fast kernels use,
+ * so the same kernel source runs (and is tested) on any host. Each function computes
+ * exactly what the instruction computes on its whole input range: sums wrap modulo 2^32
+ * like the hardware (through uint32_t, never signed overflow). */
+#ifndef MCUGEN_ACLE_EMUL_H
+#define MCUGEN_ACLE_EMUL_H
+
+#include <stdint.h>
+
+/* int8 at bit 8*byte of x, sign-extended */
+static inline int32_t mcugen_emul_byte(uint32_t x, int32_t byte)
+{
+    const int32_t b = (int32_t)((x >> (8 * byte)) & 0xffu);
+    return b >= 128 ? b - 256 : b;
+}
+
+/* SXTB16: bytes 0 and 2 of x sign-extended into the two halfwords */
+static inline int32_t mcugen_sxtb16(int32_t x)
+{
+    const uint32_t u = (uint32_t)x;
+    return (int32_t)(((uint32_t)mcugen_emul_byte(u, 0) & 0xffffu) | ((uint32_t)mcugen_emul_byte(u, 2) << 16));
+}
+
+/* SXTB16 x, ROR #8: bytes 1 and 3 */
+static inline int32_t mcugen_sxtb16_ror8(int32_t x)
+{
+    const uint32_t u = (uint32_t)x;
+    return (int32_t)(((uint32_t)mcugen_emul_byte(u, 1) & 0xffffu) | ((uint32_t)mcugen_emul_byte(u, 3) << 16));
+}
+
+static inline int32_t mcugen_emul_half(int32_t x, int32_t half)
+{
+    const int32_t h = (int32_t)(((uint32_t)x >> (16 * half)) & 0xffffu);
+    return h >= 32768 ? h - 65536 : h;
+}
+
+/* SMLAD: acc + lo(a)*lo(b) + hi(a)*hi(b), modulo 2^32 */
+static inline int32_t mcugen_smlad(int32_t a, int32_t b, int32_t acc)
+{
+    const uint32_t lo = (uint32_t)(mcugen_emul_half(a, 0) * mcugen_emul_half(b, 0));
+    const uint32_t hi = (uint32_t)(mcugen_emul_half(a, 1) * mcugen_emul_half(b, 1));
+    return (int32_t)((uint32_t)acc + lo + hi);
+}
+
+/* SMMULR: the high word of a*b + 2^31 */
+static inline int32_t mcugen_smmulr(int32_t a, int32_t b)
+{
+    const int64_t v = (int64_t)a * (int64_t)b + ((int64_t)1 << 31);
+    return (int32_t)(v >= 0 ? v >> 32 : ~(~v >> 32));
+}
+
+/* SSAT #8 */
+static inline int32_t mcugen_ssat8(int32_t x)
+{
+    return x < -128 ? -128 : (x > 127 ? 127 : x);
+}
+
+#endif

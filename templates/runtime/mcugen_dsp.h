@@ -1,0 +1,79 @@
+/* Produced by mcugen: what the fast (DSP) kernels share. On a core with the DSP extension
+ * the helpers are single instructions; elsewhere mcugen_acle_emul.h gives their exact C
+ * twins, so the kernels also build (and are tested) on a host. */
+#ifndef MCUGEN_DSP_H
+#define MCUGEN_DSP_H
+
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#include <arm_acle.h>
+
+static inline int32_t mcugen_sxtb16(int32_t x)
+{
+    return __sxtb16(x);
+}
+
+static inline int32_t mcugen_sxtb16_ror8(int32_t x)
+{
+    int32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+
+static inline int32_t mcugen_smlad(int32_t a, int32_t b, int32_t acc)
+{
+    return __smlad(a, b, acc);
+}
+
+static inline int32_t mcugen_smmulr(int32_t a, int32_t b)
+{
+    int32_t r;
+    __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
+static inline int32_t mcugen_ssat8(int32_t x)
+{
+    return __ssat(x, 8);
+}
+#else
+#include "mcugen_acle_emul.h"
+#endif
+
+/* Four bytes from any address as one word (a single LDR on Armv7E-M and Armv8-M) */
+static inline int32_t mcugen_read32(const void *p)
+{
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* Arithmetic shift right (the portable form; compilers emit one ASR) */
+static inline int32_t mcugen_asr(int32_t x, int32_t n)
+{
+    return x >= 0 ? x >> n : ~(~x >> n);
+}
+
+static inline int32_t mcugen_max(int32_t a, int32_t b)
+{
+    return a > b ? a : b;
+}
+
+static inline int32_t mcugen_min(int32_t a, int32_t b)
+{
+    return a < b ? a : b;
+}
+
+/* The fast output stage before its clamp (mcugen/kernels/arm/requant.py derives it and
+ * its bounds): bit-exact with mcugen_requantize's value when the compiler's checks hold. */
+static inline int32_t mcugen_fast_out(int32_t acc, int32_t q, int32_t left, int32_t k, int32_t right,
+                                      int32_t mask)
+{
+    int32_t y = mcugen_smmulr((int32_t)((uint32_t)acc << left), q);
+    y = y + (mask & mcugen_asr(y, 31)) + k;
+    return mcugen_asr(y, right);
+}
+
+#endif
