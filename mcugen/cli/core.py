@@ -13,7 +13,7 @@ from ..compiler import float_inputs, quantized_inputs
 from ..output import write_atomically
 from ..reference import agreement, dequantize, onnxruntime_available, run_onnx
 from . import EXIT_INTERNAL_ERROR, cli
-from .options import compile_from_options, model_options
+from .options import compile_from_options, model_options, optimize_option
 
 
 @cli.command("compile")
@@ -21,6 +21,7 @@ from .options import compile_from_options, model_options
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--target", default="host", show_default=True, help="host, cortex-m3, -m4, -m7, -m33 or -m55.")
 @click.option("--io-in-arena", is_flag=True, help="Put the input and output inside the arena (docs/memory.md).")
+@optimize_option
 def compile_cmd(model: str, out_dir: str, target: str, prefix: str, io_in_arena: bool, **kw: Any) -> None:
     """Compile MODEL to C in OUT: <prefix>.h, <prefix>.c, <prefix>_weights.c, mcugen_arith.h."""
     from ..targets import get_target
@@ -73,6 +74,7 @@ def simulate(model: str, input_path: str, keys: str | None, out_path: str | None
 @click.option("--target", default="host", show_default=True, help="host, cortex-m3, -m4, -m7, -m33 or -m55.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("--io-in-arena", is_flag=True, help="Put the input and output inside the arena (docs/memory.md).")
+@optimize_option
 def verify(model: str, input_path: str, keys: str | None, target: str, as_json: bool, io_in_arena: bool, prefix: str,
            **kw: Any) -> None:
     """Build the generated C for TARGET, run it, and check it equals the simulator bit for bit."""

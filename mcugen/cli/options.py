@@ -9,6 +9,7 @@ import click
 from ..compiler import CalibrationOptions, Compiled, compile_model
 from ..errors import UserError
 from ..inputs import Preprocess
+from ..passes.select_kernels import DEFAULT_OPTIMIZE, OPTIMIZE
 
 def progress(stage: str, done: int, total: int) -> None:
     """One line redrawn in place on a terminal; only the final count in logs and pipes."""
@@ -35,14 +36,21 @@ def model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def optimize_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--optimize for commands that generate C for a target (kernel variants, docs/kernels.md)."""
+    return click.option("--optimize", type=click.Choice(list(OPTIMIZE)), default=DEFAULT_OPTIMIZE, show_default=True,
+                        help="Fast kernels specialised per layer (speed) or fewer, shared ones (size).")(fn)
+
+
 def compile_from_options(model: str, calib: str | None, calib_keys: str | None, calib_method: str,
                          input_scale: float, input_offset: float, layout: str | None,
-                         target: str = "host") -> Compiled:
+                         target: str = "host", optimize: str = DEFAULT_OPTIMIZE) -> Compiled:
     path = Path(model)
     if not path.is_file():
         raise UserError(f"{model}: no such file" if not path.exists() else f"{model}: not a file")
     preprocess = Preprocess(input_scale, input_offset, layout)
-    compiled = compile_model(model, CalibrationOptions(calib, calib_keys, calib_method, preprocess), progress, target)
+    compiled = compile_model(model, CalibrationOptions(calib, calib_keys, calib_method, preprocess), progress, target,
+                             optimize)
     if not compiled.calibrated and compiled.float_graph is not None:
         click.secho("warning: no --calib data: every activation uses a fixed [-6, 6] range. "
                     "Accuracy will suffer; pass representative inputs with --calib.", fg="yellow", err=True)

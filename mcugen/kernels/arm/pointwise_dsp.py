@@ -66,11 +66,12 @@ def applies(node: Node, graph: Graph, target: Target) -> bool:
 
 
 def packed_weights(weights: np.ndarray, pairs: np.ndarray) -> np.ndarray:
-    """(C_out, C_in) int8 -> int16 in the kernel's read order: per channel pair, per group of 4
-    input channels, each channel's x0 x2 x1 x3 (the halves SXTB16 pairs up)."""
+    """(C_out, C_in) int8 -> int16 pairs as int32 words in the kernel's read order: per channel
+    pair, per group of 4 input channels, each channel's (x0, x2) and (x1, x3), the halves
+    SXTB16 pairs up (words, so the compiler may load two at once with LDRD)."""
     in_c = weights.shape[1]
     w = weights.astype(np.int16)[pairs.ravel()].reshape(len(pairs), 2, in_c // GROUP, GROUP)[..., [0, 2, 1, 3]]
-    return np.ascontiguousarray(w.transpose(0, 2, 1, 3)).ravel()
+    return np.ascontiguousarray(w.transpose(0, 2, 1, 3)).ravel().view("<i4").astype(np.int32)  # word pairs
 
 
 def spec(node: Node, graph: Graph, optimize: str) -> PointwiseSpec:
