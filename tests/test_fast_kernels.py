@@ -1,0 +1,139 @@
+"""Fast (Arm DSP) kernel variants: their output stage equals TFLite's, and generated models
+that use them compute exactly the simulator's int8 on the host, through the portable C
+emulation of the intrinsics (templates/runtime/mcugen_acle_emul.h)."""
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from onnx import numpy_helper
+
+from c_harness import available_compilers, compile_and_run
+from mcugen import sim
+from mcugen.compiler import CalibrationOptions, compile_model
+from mcugen.kernels.arm.requant import MAX_RIGHT, fast_channels, fast_requantize, fast_stage
+from mcugen.kernels.weights import OutputStage
+from mcugen.quant.arith import requantize
+from mcugen.targets import get_target
+from mcugen.verify import run_c
+from onnx_builders import OnnxGraph
+
+
+@st.composite
+def stages(draw: st.DrawFn) -> tuple[OutputStage, np.ndarray, np.ndarray]:
+    """A one-channel output stage the fast path accepts, and accumulators within its bound."""
+    shift = draw(st.integers(-MAX_RIGHT, 20))
+    q = draw(st.one_of(st.just(0), st.integers(1 << 30, (1 << 31) - 1)))
+    left = max(shift, 0)
+    bound = draw(st.integers(0, ((1 << 31) - 1) >> (left + 1)))
+    zp = draw(st.integers(-128, 127))
+    lo = draw(st.integers(-128, 127))
+    hi = draw(st.integers(lo, 127))
+    stage = OutputStage(0, 0, zp, lo, hi, np.array([q], np.int32), np.array([shift], np.int32))
+    acc = np.array(draw(st.lists(st.integers(-bound, bound), min_size=1, max_size=20)), np.int64)
+    return stage, np.array([bound]), acc
+
+
+@settings(max_examples=400, deadline=None)
+@given(stages())
+def test_fast_output_stage_equals_tflite(case):
+    stage, bound, acc = case
+    assert fast_channels(stage, bound).all()
+    fs = fast_stage(stage, np.zeros(1), np.array([0]))
+    expected = requantize(acc, stage.multiplier[0], stage.shift[0], stage.output_offset, stage.act_min, stage.act_max)
+    np.testing.assert_array_equal(fast_requantize(acc[:, None], fs)[:, 0], expected)
+
+
+def test_fast_channels_refuse_what_would_overflow():
+    stage = OutputStage(0, 0, 0, -128, 127, np.array([1 << 30] * 3, np.int32), np.array([-3, -23, 2], np.int32))
+    bounds = np.array([(1 << 30) - 1, 5, 1 << 28])
+    np.testing.assert_array_equal(fast_channels(stage, bounds), [True, False, False])
+
+
+_FAST_OUT_MAIN = """
+#include <stdio.h>
+#include "mcugen_dsp.h"
+int main(void)
+{
+    int32_t v[8];
+    while (fread(v, sizeof v, 1, stdin) == 1) {
+        const int32_t out = mcugen_ssat8(mcugen_fast_out(v[0], v[1], v[2], v[3], v[4], v[5]));
+        printf("%d\\n", (int)mcugen_min(mcugen_max(out, v[6]), v[7]));
+    }
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("cc", available_compilers())
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(stages(), min_size=1, max_size=30))
+def test_c_fast_output_stage_equals_tflite(cc, cases):
+    rows, expected = [], []
+    for stage, _, acc in cases:
+        fs = fast_stage(stage, np.zeros(1), np.array([0]))
+        mask = -1 if fs.right[0] > 0 else 0
+        for a in acc:
+            rows.append(struct.pack("<8i", int(a), int(fs.multiplier[0]), int(fs.left[0]), int(fs.k[0]),
+                                    int(fs.right[0]), mask, stage.act_min, stage.act_max))
+        expected += requantize(acc, stage.multiplier[0], stage.shift[0], stage.output_offset, stage.act_min,
+                               stage.act_max).tolist()
+    out = compile_and_run(_FAST_OUT_MAIN, stdin=b"".join(rows), cc=cc)
+    assert [int(v) for v in out.split()] == expected
+
+
+def _pointwise_chain(tmp_path, seed: int, channels: list[int], hw: tuple[int, int], dead: int) -> str:
+    """An ONNX chain of 1x1 convs (ReLU between) whose last conv has `dead` near-dead channels:
+    tiny weights with a large bias, quantized to a bias near 2^30 (the slow output stage)."""
+    g = OnnxGraph(seed)
+    x = g.input("x", [1, channels[0], *hw])
+    for c_out in channels[1:]:
+        x = g.relu(g.conv(x, c_out, kernel=1, pads=[0, 0, 0, 0]))
+    model = g.build([x])
+    if dead:
+        conv = [n for n in model.graph.node if n.op_type == "Conv"][-1]
+        inits = {i.name: i for i in model.graph.initializer}
+        w, b = (numpy_helper.to_array(inits[n]).copy() for n in conv.input[1:3])
+        w[:dead] *= 1e-9
+        b[:dead] = 3.0
+        for name, array in zip(conv.input[1:3], (w, b)):
+            inits[name].CopyFrom(numpy_helper.from_array(array, name))
+    path = tmp_path / f"pw{seed}.onnx"
+    path.write_bytes(model.SerializeToString())
+    return str(path)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    seed=st.integers(0, 1000),
+    channels=st.lists(st.integers(1, 12).map(lambda k: 4 * k), min_size=2, max_size=3),
+    last=st.integers(1, 37),
+    hw=st.tuples(st.integers(1, 5), st.integers(1, 5)),
+    dead=st.integers(0, 3),
+)
+def test_pointwise_variant_is_bit_exact_on_the_host(tmp_path, seed, channels, last, hw, dead):
+    path = _pointwise_chain(tmp_path, seed, [*channels, last], hw, min(dead, last))
+    compiled = compile_model(path, CalibrationOptions(), target="cortex-m7")
+    variants = [n.variant for n in compiled.graph.nodes if n.op == "conv2d"]
+    assert variants == ["pointwise_dsp"] * len(variants)
+    rng = np.random.default_rng(seed)
+    (name,) = compiled.graph.inputs
+    xs = rng.integers(-128, 128, (3, *compiled.graph.tensor(name).shape), dtype=np.int64).astype(np.int8)
+    c_out, _ = run_c(compiled, get_target("host"), xs)
+    expected = np.stack([sim.run(compiled.graph, x)[0] for x in xs])
+    np.testing.assert_array_equal(c_out, expected)
+
+
+@pytest.mark.parametrize("target, first_in, expected", [
+    ("cortex-m3", 8, ["portable", "portable"]),  # no DSP extension
+    ("host", 8, ["portable", "portable"]),
+    ("cortex-m7", 6, ["portable", "pointwise_dsp"]),  # 6 input channels: not whole SXTB16 groups
+    ("cortex-m55", 8, ["pointwise_dsp", "pointwise_dsp"]),
+])
+def test_select_kernels_picks_variants_the_target_and_shape_allow(tmp_path, target, first_in, expected):
+    path = _pointwise_chain(tmp_path, 1, [first_in, 8, 5], (2, 3), 0)
+    compiled = compile_model(path, CalibrationOptions(), target=target)
+    assert [n.variant for n in compiled.graph.nodes if n.op == "conv2d"] == expected
