@@ -260,10 +260,10 @@ def test_kernel_compiles_cleanly(op, cc):
         + render(f"kernels/{op}.c.j2")
         + f"\nint main(void)\n{{\n    static const mcugen_{op}_params p;\n"
         + "    static const int8_t in[1], w[1];\n    static const int32_t b[1], m[1], s[1];\n"
-        + "    static int8_t out[1];\n"
-        + f"    mcugen_{op}(&p, in, out, w, b, m, s);\n    return out[0];\n}}\n"
+        + "    static int8_t out[1], scratch[1];\n"
+        + f"    mcugen_{op}(&p, in, out, w, b, m, s{', scratch' if OPS[op].SCRATCH else ''});\n"
+        + "    return out[0] + scratch[0];\n}\n"
     )
-    assert OPS[op].SCRATCH is False
     compile_c(source, ("-O2",), cc)
 
 
@@ -405,9 +405,11 @@ def test_reference_matches_integer_loops(op, data):
     s_in, s_out = (float(np.float32(qp.scalar_scale)) for qp in (in_qp, out_qp))
     q, shift = zip(*(quantize_multiplier(s_in * float(np.float32(s)) / s_out) for s in w_scales))
     act, zp_out = drawn.case.node.attrs.activation, out_qp.scalar_zero_point
-    # ReLU's 0 and ReLU6's 6 are >= 0, where rounding half away from zero is floor(v / s + 1/2)
-    lo = -128 if act.lo == -np.inf else max(-128, zp_out + int(np.floor(act.lo / out_qp.scalar_scale + 0.5)))
-    hi = 127 if act.hi == np.inf else min(127, zp_out + int(np.floor(act.hi / out_qp.scalar_scale + 0.5)))
+    # ReLU's 0 and ReLU6's 6 are >= 0, where rounding half away from zero is floor(v / s + 1/2);
+    # TFLite divides in float32 (CalculateActivationRangeQuantized)
+    s32 = np.float32(out_qp.scalar_scale)
+    lo = -128 if act.lo == -np.inf else max(-128, zp_out + int(np.floor(float(np.float32(act.lo) / s32) + 0.5)))
+    hi = 127 if act.hi == np.inf else min(127, zp_out + int(np.floor(float(np.float32(act.hi) / s32) + 0.5)))
     want = requantize(acc, np.array(q), np.array(shift), zp_out, lo, hi)
     np.testing.assert_array_equal(python_reference(drawn.case), want)
 

@@ -69,7 +69,7 @@ def test_bench_json_accounts_for_every_layer(tiny):
     proc = mcugen("bench", model, "--target", "cortex-m55", "--calib", samples, "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
-    compiled = compile_model(model, CalibrationOptions(str(samples)))
+    compiled = compile_model(model, CalibrationOptions(str(samples)), target="cortex-m55")
     costs = layer_costs(compiled.graph)
     assert [layer["name"] for layer in report["layers"]] == [c.name for c in costs]
     assert [layer["macs"] for layer in report["layers"]] == [c.macs for c in costs]
