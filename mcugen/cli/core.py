@@ -21,15 +21,23 @@ from .options import compile_from_options, model_options, optimize_option
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--target", default="host", show_default=True, help="host, cortex-m3, -m4, -m7, -m33 or -m55.")
 @click.option("--io-in-arena", is_flag=True, help="Put the input and output inside the arena (docs/memory.md).")
+@click.option("--flash", "flash_size", help="Flash budget of your part (e.g. 1MiB) [default: the target's].")
+@click.option("--ram", "ram_size", help="RAM budget of your part (e.g. 320KiB) [default: the target's].")
 @optimize_option
-def compile_cmd(model: str, out_dir: str, target: str, prefix: str, io_in_arena: bool, **kw: Any) -> None:
+def compile_cmd(model: str, out_dir: str, target: str, prefix: str, io_in_arena: bool, flash_size: str | None,
+                ram_size: str | None, **kw: Any) -> None:
     """Compile MODEL to C in OUT: <prefix>.h, <prefix>.c, <prefix>_weights.c, mcugen_arith.h."""
-    from ..targets import get_target
+    from ..budget import check_budget
+    from ..report.cost import parse_bytes
+    from ..targets import get_target, with_budget
 
     tgt = get_target(target)
+    tgt = with_budget(tgt, flash=parse_bytes(flash_size) if flash_size else None,
+                      ram=parse_bytes(ram_size) if ram_size else None)
     compiled = compile_from_options(model, **kw, target=tgt.name)
     if io_in_arena:
         compiled = compiled.replan(io_in_arena=True)
+    check_budget(compiled, tgt)
     files = write_atomically(out_dir, compiled.emit(prefix))
     graph = compiled.graph
     weights = sum(t.nbytes for t in graph.tensors.values() if t.is_const)
