@@ -13,9 +13,11 @@ class Problem:
     node: str
     op: str
     reason: str
+    hint: str = ""  # what the user can do about it
 
     def __str__(self) -> str:
-        return f"  node '{self.node}' ({self.op}): {self.reason}"
+        hint = f"; hint: {self.hint}" if self.hint else ""
+        return f"  node '{self.node}' ({self.op}): {self.reason}{hint}"
 
 
 class UnsupportedModelError(UserError):
@@ -24,4 +26,13 @@ class UnsupportedModelError(UserError):
     def __init__(self, problems: list[Problem], model: str = "model") -> None:
         self.problems = problems
         lines = [f"{model}: {len(problems)} node(s) cannot be compiled:"] + [str(p) for p in problems]
+        super().__init__("\n".join(lines))
+
+
+class InvalidModelError(UserError):
+    """The file is ONNX but breaks ONNX's own rules (or ours for a model): every problem at once."""
+
+    def __init__(self, problems: list[Problem], model: str = "model") -> None:
+        self.problems = problems
+        lines = [f"{model}: invalid model, {len(problems)} problem(s):"] + [str(p) for p in problems]
         super().__init__("\n".join(lines))

@@ -9,6 +9,7 @@ from google.protobuf.message import DecodeError
 from onnx import external_data_helper
 
 from ..errors import UserError
+from .validate import check_shapes, check_structure
 
 
 def load_model(path: str | Path) -> onnx.ModelProto:
@@ -26,14 +27,19 @@ def load_model(path: str | Path) -> onnx.ModelProto:
         raise UserError(f"{path}: cannot read ({exc})") from None
     _load_external_data(model, path.parent)
     try:
+        check_structure(model, str(path))
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as exc:
         raise UserError(f"{path}: not a valid ONNX model ({_first_line(exc)})") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: a name in the model is not valid UTF-8 (the file is corrupt)") from None
     fix_batch(model)
     try:
-        return onnx.shape_inference.infer_shapes(model, data_prop=True)
+        inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
     except onnx.shape_inference.InferenceError as exc:
         raise UserError(f"{path}: ONNX shape inference failed ({_first_line(exc)})") from None
+    check_shapes(inferred, str(path))
+    return inferred
 
 
 def graph_inputs(graph: onnx.GraphProto) -> list[onnx.ValueInfoProto]:
