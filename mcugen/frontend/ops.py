@@ -49,6 +49,8 @@ def Conv(ctx: Importer, node: OnnxNode) -> None:
         raise Unsupported(f"weights {list(weights.shape)} with group={group} do not match {c_in} input channels")
     bias = ctx.optional_constant(node.input(2), "bias")
     bias = np.zeros(c_out, np.float32) if bias is None else bias
+    if bias.shape != (c_out,):
+        raise Unsupported(f"bias of shape {list(bias.shape)} for {c_out} output channels")
     window = spatial_window(node, (h, w), (kh, kw))
     if group == 1:
         op, attrs, ir_weights = "conv2d", ConvAttrs(window), weights.transpose(0, 2, 3, 1)
@@ -129,7 +131,11 @@ def BatchNormalization(ctx: Importer, node: OnnxNode) -> None:
     if act.rank not in (2, 4):
         raise Unsupported(f"expects an NC or NCHW input, got shape {list(act.shape)}")
     roles = ("scale", "B", "input_mean", "input_var")
-    params = [ctx.add_constant(n, ctx.constant(n, role).reshape(-1)) for n, role in zip(node.inputs[1:5], roles)]
+    values = [ctx.constant(n, role).reshape(-1) for n, role in zip(node.inputs[1:5], roles)]
+    for role, value in zip(roles, values):
+        if value.shape != (act.shape[1],):
+            raise Unsupported(f"{role} has {value.size} values for {act.shape[1]} channels")
+    params = [ctx.add_constant(n, value) for n, value in zip(node.inputs[1:5], values)]
     attrs = BatchNormAttrs(float(node.attrs.get("epsilon", 1e-5)))
     ctx.emit(node, "batch_norm", [x] + params, node.outputs[0], act.shape, attrs)
 
@@ -247,7 +253,10 @@ def _view(ctx: Importer, node: OnnxNode) -> None:
     x = node.inputs[0]
     act = ctx.activation(x)
     constants = {n: ctx.constant(n, "shape/axes input") for n in node.inputs[1:] if n}
-    shape, gather = view_gather(node.proto, x, act.shape, act.transposed, constants, ctx.opset)
+    try:
+        shape, gather = view_gather(node.proto, x, act.shape, act.transposed, constants, ctx.opset)
+    except Exception as exc:  # the reference evaluator raises whatever NumPy raises on bad shapes
+        raise Unsupported(f"cannot apply to shape {list(act.shape)} ({exc})") from None
     ctx.emit(node, "reshape", [x], node.outputs[0], shape, ReshapeAttrs(gather))
 
 

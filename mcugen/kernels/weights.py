@@ -23,9 +23,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import UserError
 from ..ir import Graph, IRError, Node, QParams, Tensor
 from ..quant.arith import INT32_MAX, INT32_MIN, quantize_multiplier, requantize
 from .common import activation_range, io_qparams, round_half_away
+
+_RANGE_HINT = ("the float weights are extreme (a corrupt file, or a batch norm with variance + epsilon near 0): "
+               "check the model's weights")
+
+
+class RangeError(IRError, UserError):
+    """The model's numbers are beyond what int8 arithmetic represents: the model's to fix, not a compiler bug."""
+
 
 WEIGHT_MAX = 127  # symmetric int8: -128 is never used, so -w is always representable
 # A quantized bias stays within 2^30, leaving the other half of int32 to the products.
@@ -196,15 +205,19 @@ def lower_output_stage(node: Node, graph: Graph, axis: int) -> OutputStage:
     scales = weight_scales(node, weights, axis)
     w_offset = weight_offset(node, weights)
     s_in, s_out = float(float32(in_qp.scalar_scale)), float(float32(out_qp.scalar_scale))
+    if not np.all(np.isfinite(scales)):
+        raise RangeError(f"node '{node.name}' ({node.op}): the weight scales are not finite; hint: {_RANGE_HINT}")
     multipliers = [quantize_multiplier(s_in * float(s_w) / s_out) for s_w in scales]
     if any(shift > 31 for _, shift in multipliers):
-        raise IRError(f"node '{node.name}' ({node.op}): output scale {s_out} is over 2^31 times too small")
+        raise RangeError(f"node '{node.name}' ({node.op}): output scale {s_out} is over 2^31 times too small "
+                         f"for the weights; hint: {_RANGE_HINT}")
     zp_in = in_qp.scalar_zero_point
     max_input = max(128 + zp_in, 127 - zp_in)  # largest |x + input_offset| over int8 x
     weight_sums = np.abs(_channel_view(weights.data.astype(np.int64) + w_offset, axis)).sum(axis=1)
     worst = np.abs(bias.data.astype(np.int64)) + max_input * weight_sums
     if np.any(worst > INT32_MAX):
-        raise IRError(f"node '{node.name}' ({node.op}): the int32 accumulator could overflow (bound {worst.max()})")
+        raise RangeError(f"node '{node.name}' ({node.op}): the int32 accumulator could overflow (bound "
+                         f"{worst.max()}); hint: {_RANGE_HINT}")
     act_min, act_max = activation_range(node.attrs.activation, out_qp)
     return OutputStage(
         input_offset=-zp_in,
