@@ -9,6 +9,8 @@ from __future__ import annotations
 import onnx
 from onnx import helper
 
+from typing import Callable, Mapping
+
 from ..errors import Problem, UnsupportedModelError
 from ..ir import Graph
 from .constant_folding import SHAPE_OF, fold
@@ -16,16 +18,19 @@ from .context import Importer, OnnxNode, Unsupported
 from .load import graph_inputs, input_shape
 from .ops import OPS
 
+OpTable = Mapping[str, Callable[[Importer, OnnxNode], None]]
+
 # A 4-D input read only by these is reordered by the model itself (tf2onnx NHWC inputs,
 # KWS's Reshape): it is stored in its own order and the reordering becomes a gather.
 _REORDERING = frozenset({"Transpose", "Reshape"})
 
 
-def import_model(model: onnx.ModelProto, name: str = "model") -> Graph:
+def import_model(model: onnx.ModelProto, name: str = "model", ops: OpTable = OPS) -> Graph:
+    """`ops` maps op types to their import functions (the pre-quantized frontend wraps some)."""
     ctx = Importer(model)
     layout = _add_inputs(ctx, model.graph)
     for index, proto in enumerate(model.graph.node):
-        _import_node(ctx, OnnxNode.of(proto, index))
+        _import_node(ctx, OnnxNode.of(proto, index), ops)
     for value in model.graph.output:
         if value.name in ctx.constants:
             ctx.problems.append(Problem(value.name, "output", "the graph output is a constant"))
@@ -60,9 +65,9 @@ def _add_inputs(ctx: Importer, graph: onnx.GraphProto) -> str:
     return layouts[0] if layouts else "nhwc"
 
 
-def _import_node(ctx: Importer, node: OnnxNode) -> None:
+def _import_node(ctx: Importer, node: OnnxNode, ops: OpTable) -> None:
     # Downstream of a failed node, only ops that could have handled an activation stay quiet.
-    known = node.op_type in OPS or node.op_type in SHAPE_OF
+    known = node.op_type in ops or node.op_type in SHAPE_OF
     if node.proto.domain not in ("", "ai.onnx"):
         _fail(ctx, node, f"operator domain '{node.proto.domain}' is not supported")
     elif any(name in ctx.poisoned for name in node.inputs):
@@ -74,9 +79,9 @@ def _import_node(ctx: Importer, node: OnnxNode) -> None:
         try:
             if fold(ctx, node):
                 return
-            if node.op_type not in OPS:
+            if node.op_type not in ops:
                 raise Unsupported("unsupported operator")
-            OPS[node.op_type](ctx, node)
+            ops[node.op_type](ctx, node)
         except Unsupported as exc:
             _fail(ctx, node, str(exc))
 
