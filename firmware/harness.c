@@ -132,10 +132,21 @@ int main(void)
     put_uint(HARNESS_NUM_LAYERS);
     end_line();
     for (input = 0; input < HARNESS_NUM_INPUTS; input++) {
-        int status = HARNESS_RUN(mcugen_inputs[input], output);
+        int status;
+#ifdef HARNESS_GUARD_FILL
+        /* A different pattern per input, so a kernel that happened to write the old one is still caught. */
+        uint8_t pattern = (uint8_t)(0xa5u ^ (input & 0xffu));
+        HARNESS_GUARD_FILL(pattern);
+#endif
+        status = HARNESS_RUN(mcugen_inputs[input], output);
         if (status != 0) {
             return fail(input, "status", status);
         }
+#ifdef HARNESS_GUARD_FILL
+        if (HARNESS_GUARD_DAMAGE(pattern) != 0u) {
+            return fail(input, "guard", (int)HARNESS_GUARD_DAMAGE(pattern));
+        }
+#endif
         put_text("out ");
         put_uint(input);
         put_char(' ');

@@ -36,7 +36,8 @@ static inline int32_t mcugen_smmulr(int32_t a, int32_t b)
 
 static inline int32_t mcugen_ssat8(int32_t x)
 {
-    return __ssat(x, 8);
+    /* The builtin behind __ssat: GCC's macro assigns its unsigned result to an int32_t, which -Wconversion flags */
+    return (int32_t)__builtin_arm_ssat(x, 8);
 }
 #else
 #include "mcugen_acle_emul.h"
@@ -72,7 +73,7 @@ static inline int32_t mcugen_fast_out(int32_t acc, int32_t q, int32_t left, int3
                                       int32_t mask)
 {
     int32_t y = mcugen_smmulr((int32_t)((uint32_t)acc << left), q);
-    y = y + (mask & mcugen_asr(y, 31)) + k;
+    y = y + (mask & -(int32_t)(y < 0)) + k; /* the sign as a mask: asr #31 */
     return mcugen_asr(y, right);
 }
 
