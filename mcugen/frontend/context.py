@@ -108,6 +108,8 @@ class Importer:
 
     def emit(self, node: OnnxNode, op: str, inputs: list[str], output: str, shape: tuple[int, ...], attrs: Any) -> Node:
         """Append an IR node computing ONNX activation `output` of ONNX shape `shape`."""
+        if not shape or shape[0] != 1:
+            raise Unsupported(f"output shape {list(shape)} is not batch 1 (mcugen compiles batch-1 models)")
         self.add_activation(output, shape)
         ir_node = Node(node.name, op, tuple(inputs), (output,), attrs)
         self.nodes.append(ir_node)

@@ -145,17 +145,22 @@ def Pad(ctx: Importer, node: OnnxNode) -> None:
     if ctx.opset < 11:
         pads, value = node.attrs["pads"], node.attrs.get("value", 0.0)
     else:
-        pads = ctx.constant(node.inputs[1], "pads").tolist()
+        pads = ctx.constant(node.inputs[1], "pads").reshape(-1).tolist()
         value_array = ctx.optional_constant(node.input(2), "constant_value")
         value = 0.0 if value_array is None else float(value_array.reshape(()))
         if node.input(3):
             full = [0] * 8
-            for i, axis in enumerate(ctx.constant(node.inputs[3], "axes").tolist()):
+            axes = ctx.constant(node.inputs[3], "axes").reshape(-1).tolist()
+            if len(pads) != 2 * len(axes) or any(not -4 <= a < 4 for a in axes):
+                raise Unsupported(f"pads {pads} do not match axes {axes} of a 4-D input")
+            for i, axis in enumerate(axes):
                 full[axis % 4], full[axis % 4 + 4] = pads[i], pads[i + len(pads) // 2]
             pads = full
     mode = node.attrs.get("mode", "constant")
     if mode != "constant":
         raise Unsupported(f"mode '{mode}' (only constant padding is supported)")
+    if len(pads) != 8:
+        raise Unsupported(f"pads {pads} must have 8 values (begin and end of the 4 axes)")
     n0, c0, top, left, n1, c1, bottom, right = (int(p) for p in pads)
     if n0 or c0 or n1 or c1:
         raise Unsupported(f"pads {pads} pad the batch or channel axis (only H and W can be padded)")
@@ -180,6 +185,8 @@ def Gemm(ctx: Importer, node: OnnxNode) -> None:
     if node.attrs.get("transA", 0):
         raise Unsupported("transA=1 is not supported")
     b = ctx.constant(node.inputs[1], "B")
+    if b.ndim != 2:
+        raise Unsupported(f"B must be a 2-D constant, got shape {list(b.shape)}")
     weights = node.attrs.get("alpha", 1.0) * (b if node.attrs.get("transB", 0) else b.T)
     c = ctx.optional_constant(node.input(2), "C")
     bias = np.zeros(weights.shape[0], np.float32)

@@ -41,10 +41,12 @@ def check_structure(model: onnx.ModelProto, source: str) -> None:
         # Any byte string without protobuf syntax errors parses, the empty file included.
         raise UserError(f"{source}: not a valid ONNX model (no graph or IR version: empty or not ONNX)")
     _check_opset(model, source)
+    _check_text(model, source)
     graph = model.graph
     names = [_node_name(node, i) for i, node in enumerate(graph.node)]
     readers = _readers(graph, names)
     problems = _check_io(graph, readers)
+    problems += _check_attribute_types(graph, names, model.opset_import)
     problems += _check_wiring(graph, names)
     problems += _check_initializers(graph, readers)
     if problems:
@@ -77,6 +79,55 @@ def _check_opset(model: onnx.ModelProto, source: str) -> None:
         raise UserError(f"{source}: opset {versions[0]} is outside the supported range {MIN_OPSET}..{MAX_OPSET}; "
                         f"hint: {_REEXPORT} with opset 13 (tf2onnx --opset 13, torch.onnx.export(opset_version=13)) "
                         "or convert it with onnx.version_converter")
+
+
+# Names and attributes -------------------------------------------------------------
+
+
+def _check_text(model: onnx.ModelProto, source: str) -> None:
+    """Protobuf hands back bytes, not str, for a string field that is not UTF-8: a corrupt file."""
+    graph = model.graph
+    texts: list[object] = [v.name for v in (*graph.input, *graph.output, *graph.value_info, *graph.initializer)]
+    for node in graph.node:
+        texts += [node.name, node.op_type, node.domain, *node.input, *node.output]
+        for attr in node.attribute:
+            texts.append(attr.name)
+            for raw in (attr.s, *attr.strings):
+                try:
+                    raw.decode()
+                except UnicodeDecodeError:
+                    texts.append(raw)
+    if not all(isinstance(text, str) for text in texts):
+        raise UserError(f"{source}: names or strings in the model are not valid UTF-8 (the file is corrupt); "
+                        f"hint: {_REEXPORT}")
+
+
+def _check_attribute_types(graph: onnx.GraphProto, names: list[str],
+                           opsets: Iterable[onnx.OperatorSetIdProto]) -> list[Problem]:
+    """Each attribute of a standard op has the type its schema declares (the checker does not always say)."""
+    version = next(o.version for o in opsets if o.domain in ("", "ai.onnx"))
+    problems = []
+    for node, name in zip(graph.node, names):
+        if node.domain not in ("", "ai.onnx"):
+            continue
+        try:
+            schema = onnx.defs.get_schema(node.op_type, version, "")
+        except onnx.defs.SchemaError:
+            continue  # an unknown op: the importer lists it with the other unsupported ones
+        for attr in node.attribute:
+            declared = schema.attributes.get(attr.name)
+            if declared is not None and int(declared.type) != attr.type:
+                expected = onnx.AttributeProto.AttributeType.Name(int(declared.type))
+                problems.append(Problem(name, node.op_type, f"attribute '{attr.name}' is "
+                                        f"{_attr_type_name(attr.type)}, expected {expected}", _REEXPORT))
+    return problems
+
+
+def _attr_type_name(attr_type: int) -> str:
+    try:
+        return onnx.AttributeProto.AttributeType.Name(attr_type)
+    except ValueError:
+        return f"type #{attr_type}"
 
 
 # Inputs and outputs -------------------------------------------------------------

@@ -17,6 +17,8 @@ def spatial_window(node: OnnxNode, in_hw: Pair, kernel: Pair) -> Window:
     dilations = node.attrs.get("dilations", [1, 1])
     if any(d != 1 for d in dilations):
         raise Unsupported(f"dilations {list(dilations)} (only 1 is supported)")
+    if min(kernel) < 1:
+        raise Unsupported(f"kernel_shape {list(kernel)} must be positive")
     strides = _pair(node.attrs.get("strides", [1, 1]), "strides")
     if min(strides) < 1:
         raise Unsupported(f"strides {list(strides)} must be positive")
