@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import onnx
 
 from .codegen.emit import emit
 from .frontend import import_model, load_model
+from .frontend.prequantized import import_prequantized, is_prequantized, model_qparams
 from .inputs import Preprocess, load_samples, prepare
 from .ir import Graph
 from .passes import canonicalize
@@ -58,9 +60,13 @@ def compile_model(path: str | Path, calib: CalibrationOptions, progress: Progres
 
     `target` (a registry name) is recorded in `graph.meta["target"]`: the IR is the
     only thing passes share, so target-dependent passes read it from there."""
-    float_graph = load_float_graph(path)
     if optimize not in OPTIMIZE:
         raise ValueError(f"optimize must be one of {', '.join(OPTIMIZE)}, got '{optimize}'")
+    path = Path(path)
+    model = load_model(path)
+    if is_prequantized(model):
+        return _compile_prequantized(model, path, calib.preprocess, target, optimize)
+    float_graph = canonicalize(import_model(model, name=path.stem))
     float_graph = dataclasses.replace(float_graph, meta={**float_graph.meta, "target": target, "optimize": optimize})
     preprocess = calib.preprocess
     if preprocess.layout is None:
@@ -75,6 +81,19 @@ def compile_model(path: str | Path, calib: CalibrationOptions, progress: Progres
         qparams = fallback_ranges(float_graph)
     graph = select_kernels(lower_qparams(quantize(float_graph, qparams)))
     return Compiled(Path(path).stem, float_graph, graph, plan_memory(graph), calib.path is not None, preprocess)
+
+
+def _compile_prequantized(model: onnx.ModelProto, path: Path, preprocess: Preprocess, target: str,
+                          optimize: str) -> Compiled:
+    """The model's own scales, zero points and integers (frontend/prequantized.py): no calibration."""
+    imported = import_prequantized(model, name=path.stem)
+    graph = canonicalize(imported.graph)
+    qparams, notes = model_qparams(imported, graph)
+    graph = graph.replace(meta={**graph.meta, "target": target, "optimize": optimize, "prequantized_notes": notes})
+    graph = select_kernels(lower_qparams(quantize(graph, qparams)))
+    if preprocess.layout is None:
+        preprocess = dataclasses.replace(preprocess, layout=graph.meta.get("input_layout", "nhwc"))
+    return Compiled(path.stem, None, graph, plan_memory(graph), False, preprocess)
 
 
 def quantized_inputs(compiled: Compiled, path: str, keys: str | None = None) -> tuple[list[str], np.ndarray]:
