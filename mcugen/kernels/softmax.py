@@ -60,8 +60,9 @@ def lower(node: Node, graph: Graph) -> SoftmaxParams:
         out.qparams.scalar_scale, OUTPUT_SCALE, rtol=1e-3, atol=0.0
     ):
         raise IRError(f"node '{node.name}' (softmax): TFLite requires output scale 1/256 and zero point -128")
-    if inp.shape != out.shape:
-        raise IRError(f"node '{node.name}' (softmax): input shape {inp.shape} != output shape {out.shape}")
+    # fold_reshape lets softmax read a reshaped view ([1,1,1,C] for [1,C]): rows and depth must agree
+    if inp.size != out.size or inp.shape[-1] != out.shape[-1]:
+        raise IRError(f"node '{node.name}' (softmax): input shape {inp.shape} does not match output shape {out.shape}")
     depth = inp.shape[-1]
     if not 1 <= depth <= MAX_DEPTH:
         raise IRError(f"node '{node.name}' (softmax): last axis of {depth} is outside 1..{MAX_DEPTH}")
