@@ -82,9 +82,11 @@ def simulate(model: str, input_path: str, keys: str | None, out_path: str | None
 @click.option("--target", default="host", show_default=True, help="host, cortex-m3, -m4, -m7, -m33 or -m55.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("--io-in-arena", is_flag=True, help="Put the input and output inside the arena (docs/memory.md).")
+@click.option("--reference", "reference_path", type=click.Path(dir_okay=False),
+              help="A .tflite of the same model: also compare with TensorFlow Lite Micro (needs tflite-micro).")
 @optimize_option
 def verify(model: str, input_path: str, keys: str | None, target: str, as_json: bool, io_in_arena: bool, prefix: str,
-           **kw: Any) -> None:
+           reference_path: str | None, **kw: Any) -> None:
     """Build the generated C for TARGET, run it, and check it equals the simulator bit for bit."""
     from ..targets import get_target
     from ..verify import verify as run_verify
@@ -103,21 +105,41 @@ def verify(model: str, input_path: str, keys: str | None, target: str, as_json: 
         _, floats = float_inputs(compiled, input_path, keys)
         agree = agreement(dequantize(result.c_outputs, out_q), run_onnx(model, compiled.graph, floats))
         report.update(top1_agree_float=agree.top1_agree, cosine_min=round(agree.cosine_min, 6))
+    elif onnxruntime_available() and compiled.graph.meta.get("prequantized"):
+        from ..quantized_reference import run_onnx_quantized
+
+        agree = agreement(dequantize(result.c_outputs, out_q),
+                          dequantize(run_onnx_quantized(model, compiled.graph, xs), out_q))
+        report.update(top1_agree_onnxruntime=agree.top1_agree, cosine_min=round(agree.cosine_min, 6))
+    tflm_exact = None
+    if reference_path:
+        from ..tflm import run_tflm
+
+        tflm = run_tflm(reference_path, xs, result.sim_outputs.shape[1:])
+        tflm_exact = [np.array_equal(t, s) and np.array_equal(t, c)
+                      for t, s, c in zip(tflm, result.sim_outputs, result.c_outputs)]
+        report["reference_exact"] = int(sum(tflm_exact))
     if result.instructions is not None:
         report["instructions"] = result.instructions
     if as_json:
         click.echo(json.dumps(report))
     else:
-        click.echo(f"{'input':<24} {'C == sim':<9} {'top-1':>5}" + ("  float top-1  cosine" if agree else ""))
+        ref_name = "ORT q" if compiled.float_graph is None else "float"
+        click.echo(f"{'input':<24} {'C == sim':<9} {'top-1':>5}" + (f"  {ref_name} top-1  cosine" if agree else ""))
         for i, name in enumerate(names):
             line = f"{name:<24} {'yes' if result.exact[i] else 'NO':<9} {int(np.argmax(result.c_outputs[i])):>5}"
             if agree:
                 line += f"  {int(agree.top1[i]):>11}  {agree.cosine[i]:.4f}"
+            if tflm_exact is not None:
+                line += f"  TFLM {'==' if tflm_exact[i] else '!='}"
             click.echo(line)
         click.echo(f"{tgt.name}: bit-exact on {report['bit_exact']}/{len(names)}")
+        if tflm_exact is not None:
+            click.echo(f"simulator and C == TensorFlow Lite Micro on {report['reference_exact']}/{len(names)}")
         if agree:
-            click.echo(f"int8 top-1 == float top-1 on {agree.top1_agree}/{len(names)}; cosine min {agree.cosine_min:.4f}")
+            what = "onnxruntime's (quantized model)" if compiled.float_graph is None else "float"
+            click.echo(f"int8 top-1 == {what} top-1 on {agree.top1_agree}/{len(names)}; cosine min {agree.cosine_min:.4f}")
         if result.instructions is not None:
             click.echo(f"{result.instructions:,} instructions per inference (QEMU instruction count, not cycles)")
-    if result.mismatches:
+    if result.mismatches or (tflm_exact is not None and not all(tflm_exact)):
         sys.exit(EXIT_INTERNAL_ERROR)
