@@ -363,3 +363,105 @@ def assert_matches_onnxruntime(graph: Graph, model: onnx.ModelProto, x: np.ndarr
         atol = rtol * max(float(np.abs(expected).max()), 1e-6)
         np.testing.assert_allclose(ir[ir_name].ravel(), expected.ravel(), rtol=rtol, atol=atol, err_msg=ir_name)
     return len(shared)
+
+
+# Pre-quantized (QDQ) graphs -------------------------------------------------------
+
+_INT_TYPES = {"int8": (np.int8, TensorProto.INT8, -128, 127), "uint8": (np.uint8, TensorProto.UINT8, 0, 255)}
+
+
+class QdqGraph(OnnxGraph):
+    """A QDQ model as tf2onnx / onnxruntime write them: an int input behind a DequantizeLinear,
+    float ops between DequantizeLinear and QuantizeLinear, integer weights and int32 biases
+    behind a DequantizeLinear. Activation QParams are chosen by the test, `dtype` int8 or uint8."""
+
+    def __init__(self, dtype: str = "int8", seed: int = 0, opset: int = 13) -> None:
+        super().__init__(seed=seed, opset=opset)
+        self.dtype = dtype
+        self.scale_of: dict[str, float] = {}  # float tensor -> the scale of the Q/DQ it came through
+
+    def _zp(self, zero_point: int) -> int:
+        """An int8 zero point written in the graph's type (uint8: + 128, the same real values)."""
+        return zero_point + (128 if self.dtype == "uint8" else 0)
+
+    def q_input(self, name: str, shape: Sequence[int], scale: float, zero_point: int) -> str:
+        _, elem, _, _ = _INT_TYPES[self.dtype]
+        x = self.input(name, shape, elem)
+        return self.dequantize(x, scale, zero_point)
+
+    def dequantize(self, q: str, scale: float, zero_point: int) -> str:
+        np_type = _INT_TYPES[self.dtype][0]
+        s, z = self.const(np.array(scale, np.float32)), self.const(np.array(self._zp(zero_point), np_type))
+        out = self.node("DequantizeLinear", [q, s, z])
+        self.scale_of[out] = float(np.float32(scale))
+        return out
+
+    def quantize(self, x: str, scale: float, zero_point: int) -> str:
+        np_type = _INT_TYPES[self.dtype][0]
+        s, z = self.const(np.array(scale, np.float32)), self.const(np.array(self._zp(zero_point), np_type))
+        return self.node("QuantizeLinear", [x, s, z])
+
+    def requant(self, x: str, scale: float, zero_point: int) -> str:
+        """Q then DQ: the activation as the next op reads it."""
+        return self.dequantize(self.quantize(x, scale, zero_point), scale, zero_point)
+
+    def int_weights(self, shape: Sequence[int], per_channel_axis: int | None, weight_dtype: str) -> str:
+        """Integer weights behind a DequantizeLinear: int8 symmetric per channel (zero point 0),
+        or per-tensor with a random zero point (uint8 weights: asymmetric, as TFLite legacy models)."""
+        np_type, _, lo, hi = _INT_TYPES[weight_dtype]
+        channels = shape[per_channel_axis] if per_channel_axis is not None else 1
+        if per_channel_axis is not None:
+            zp = np.zeros(channels, np_type) + (128 if weight_dtype == "uint8" else 0)
+        else:
+            zp = np.array(self.rng.integers(lo + 40, hi - 40), np_type)
+        q = self.rng.integers(lo if weight_dtype == "uint8" else -127, hi + 1, size=shape).astype(np_type)
+        scales = self.rng.uniform(0.002, 0.02, channels).astype(np.float32)
+        attrs = {} if per_channel_axis is None else {"axis": per_channel_axis}
+        inputs = [self.const(q), self.const(scales if per_channel_axis is not None else scales[0]), self.const(zp)]
+        return self.node("DequantizeLinear", inputs, **attrs)
+
+    def int_bias(self, input_scale: float, weight_scales: np.ndarray) -> str:
+        scale = (np.float32(input_scale) * weight_scales.astype(np.float32)).astype(np.float32)
+        q = self.rng.integers(-2000, 2000, size=scale.size).astype(np.int32)
+        attrs = {"axis": 0} if scale.size > 1 else {}
+        return self.node("DequantizeLinear", [self.const(q), self.const(scale if scale.size > 1 else scale[0])], **attrs)
+
+    def weight_scales(self, dq_output: str) -> np.ndarray:
+        node = next(n for n in self.nodes if n.output[0] == dq_output)
+        init = next(t for t in self.initializers if t.name == node.input[1])
+        return numpy_helper.to_array(init).reshape(-1)
+
+    def qconv(self, x: str, c_out: int, kernel: int = 3, stride: int = 1, group: int = 1, per_channel: bool = True,
+              axis_sign: int = 1, weight_dtype: str = "int8", pads: Sequence[int] | None = None) -> str:
+        """Conv with integer weights and bias; axis_sign -1 writes the per-channel axis as -4."""
+        c_in = self.shape(x)[1]
+        w = self.int_weights((c_out, c_in // group, kernel, kernel), (0 if axis_sign > 0 else -4) if per_channel else None,
+                             weight_dtype)
+        b = self.int_bias(self.scale_of[x], np.broadcast_to(self.weight_scales(w), (c_out,)))
+        pads = list(pads) if pads is not None else [kernel // 2] * 4
+        return self.node("Conv", [x, w, b], kernel_shape=[kernel, kernel], strides=[stride, stride], group=group, pads=pads)
+
+    def qdense(self, x: str, c_out: int, per_channel: bool = True, weight_dtype: str = "int8") -> str:
+        """MatMul by integer weights (per column: axis -1), then Add of an int32 bias, as tf2onnx writes Dense."""
+        c_in = self.shape(x)[1]
+        w = self.int_weights((c_in, c_out), -1 if per_channel else None, weight_dtype)
+        b = self.int_bias(self.scale_of[x], np.broadcast_to(self.weight_scales(w), (c_out,)))
+        return self.node("Add", [self.node("MatMul", [x, w]), b])
+
+    def build_quantized(self, output: str) -> onnx.ModelProto:
+        """The model with its (integer) output `output`."""
+        model = self._graph([])
+        _, elem, _, _ = _INT_TYPES[self.dtype]
+        model.graph.output.append(helper.make_tensor_value_info(output, elem, self._dims(model, output)))
+        return model
+
+
+def run_onnxruntime_int(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    """The first output of a model with an integer input (no graph optimisations)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
