@@ -80,11 +80,15 @@ def model_qparams(imported: PrequantizedImport, graph: Graph) -> tuple[dict[str,
                                    f"output '{tensor.name}' has no QuantizeLinear", "quantize every activation"))
     if missing:
         raise UnsupportedModelError(missing, model=graph.meta.get("name", "model"))
-    for out, node in imposing.items():
+    effective = dict(table)  # what passes.quantize will give each tensor, in execution order
+    for node in graph.nodes:
+        if node.op not in IMPOSING_OPS:
+            continue
         source = next(n for n in node.inputs if not graph.tensor(n).is_const)
-        model_qp = imported.activations.get(out)
-        imposed = QParams.per_tensor(1.0 / 256.0, -128) if node.op == "softmax" else table.get(source)
-        if model_qp is not None and imposed is not None and not _close(model_qp, imposed):
+        imposed = QParams.per_tensor(1.0 / 256.0, -128) if node.op == "softmax" else effective[source]
+        effective[node.outputs[0]] = imposed
+        model_qp = imported.activations.get(node.outputs[0])
+        if model_qp is not None and not _close(model_qp, imposed):
             notes.append(f"'{node.name}' ({node.op}): the model quantizes its output with scale "
                          f"{model_qp.scalar_scale:.6g}, zero point {model_qp.scalar_zero_point}; the int8 kernel "
                          f"uses scale {imposed.scalar_scale:.6g}, zero point {imposed.scalar_zero_point}")

@@ -75,6 +75,20 @@ def _conv(node: onnx.NodeProto, b: _Builder) -> None:
     b.quantize(b.op(node, "Conv", args), y_s, y_zp, node.output[0])
 
 
+def _gemm(node: onnx.NodeProto, b: _Builder) -> None:
+    """com.microsoft QGemm: Gemm of dequantized A and B plus an int32 C at a_s * b_s."""
+    a, a_s, a_zp, w, w_s, w_zp, bias, y_s, y_zp = _inputs(node, 9)
+    if not y_s:
+        raise ValueError("a float output (no y_scale) is not supported")
+    per_channel = np.asarray(b.constants[w_s]).size > 1
+    axis = (0 if _attr(node, "transB", 0) else 1) if per_channel else None
+    args = [b.dequantize(a, a_s, a_zp), b.dequantize(w, w_s, w_zp, axis=axis)]
+    if bias:
+        scale = (np.float32(b.constants[a_s]) * b.constants[w_s].astype(np.float32)).reshape(-1)
+        args.append(b.dequantize(bias, b.constant(bias + "_scale", scale), "", axis=0 if per_channel else None))
+    b.quantize(b.op(node, "Gemm", args), y_s, y_zp, node.output[0])
+
+
 def _matmul(node: onnx.NodeProto, b: _Builder) -> None:
     a, a_s, a_zp, w, w_s, w_zp, y_s, y_zp = _inputs(node, 8)
     per_column = np.asarray(b.constants.get(w_s, 0)).size > 1
@@ -101,6 +115,7 @@ def _unary(op_type: str, drop: tuple[str, ...] = ()) -> Rewrite:
 REWRITES: dict[tuple[str, str], Rewrite] = {
     ("", "QLinearConv"): _conv,
     ("", "QLinearMatMul"): _matmul,
+    (MS_DOMAIN, "QGemm"): _gemm,
     (MS_DOMAIN, "QLinearAdd"): _add,
     (MS_DOMAIN, "QLinearAveragePool"): _unary("AveragePool", ("channels_last",)),
     (MS_DOMAIN, "QLinearGlobalAveragePool"): _unary("GlobalAveragePool", ("channels_last",)),
