@@ -21,7 +21,7 @@ def cli(debug: bool) -> None:
     """Compile ONNX MobileNets into int8 C99 for Arm Cortex-M, bit-exact with a NumPy simulator."""
 
 
-from . import analysis, core, plan, qemu  # noqa: E402,F401  (registers the commands)
+from . import analysis, core, plan, qemu, quantized  # noqa: E402,F401  (registers the commands)
 
 
 def main() -> None:
