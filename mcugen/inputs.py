@@ -105,6 +105,9 @@ def prepare(
 
 def _convert(sample: Sample, input_shape, preprocess, input_qparams, quantized_dtype) -> np.ndarray:
     x = sample.data
+    if x.dtype.kind not in "biuf":
+        raise UserError(f"sample '{sample.name}' has dtype {x.dtype}; expected numbers (uint8 images, float32 "
+                        "or the model's int8/uint8 input)")
     already_quantized = quantized_dtype is not None and x.dtype == np.dtype(quantized_dtype)
     if already_quantized:
         x = _to_nhwc(x, preprocess.layout)
@@ -116,7 +119,8 @@ def _convert(sample: Sample, input_shape, preprocess, input_qparams, quantized_d
             raise UserError(f"sample '{sample.name}' contains NaN or Inf")
     expected = tuple(input_shape[1:])
     if x.shape != expected:
-        hint = " (try --layout nchw)" if sorted(x.shape) == sorted(expected) else ""
+        other = "nhwc" if preprocess.layout == "nchw" else "nchw"  # the hint names the layout not tried
+        hint = f" (try --layout {other})" if sorted(x.shape) == sorted(expected) else ""
         raise UserError(f"sample '{sample.name}' has shape {x.shape} after preprocessing; the model expects {expected}{hint}")
     if already_quantized:
         return x.astype(np.int8)
