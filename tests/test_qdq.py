@@ -216,3 +216,14 @@ def test_generated_c_equals_the_simulator(tmp_path: Path, dtype: str) -> None:
     c_out, _ = run_c(compiled, get_target("host"), xs)
     sim_out = np.stack([sim.run(compiled.graph, x)[0] for x in xs])
     np.testing.assert_array_equal(c_out, sim_out)
+
+
+@pytest.mark.xfail(strict=True, reason="passes/fold_reshape._permute_fc rebuilds the dense weights without their "
+                   "QParams (a one-line fix there: dataclasses.replace(weights, name=name, data=permuted))")
+def test_flatten_of_a_spatial_map_into_dense(tmp_path: Path) -> None:
+    """An NCHW Flatten of a 2x2 map reorders elements: the dense weights are permuted at compile time."""
+    g = QdqGraph("int8", seed=10)
+    x = g.q_input("x", [1, 8, 2, 2], 0.03, -20)
+    x = g.quantize(g.qconv(x, 8, kernel=1), 0.03, -20)
+    logits = g.qdense(g.dequantize(g.reshape(x, (1, 32)), 0.03, -20), 5)
+    compare_with_onnxruntime(g.build_quantized(g.quantize(logits, 0.1, 4)), tmp_path)
