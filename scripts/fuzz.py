@@ -132,6 +132,8 @@ def _value_infos(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
 
 
 def change_shape(model: onnx.ModelProto, rng: random.Random) -> None:
+    if not _value_infos(model):
+        return
     value = rng.choice(_value_infos(model))
     dims = value.type.tensor_type.shape.dim
     choice = rng.random()
@@ -152,7 +154,7 @@ def change_dtype(model: onnx.ModelProto, rng: random.Random) -> None:
     if model.graph.initializer and rng.random() < 0.5:
         tensor = model.graph.initializer[rng.randrange(len(model.graph.initializer))]
         tensor.data_type = rng.choice(DTYPES)
-    else:
+    elif _value_infos(model):
         rng.choice(_value_infos(model)).type.tensor_type.elem_type = rng.choice(DTYPES)
 
 
