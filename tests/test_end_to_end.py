@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
-from shared_data import EXAMPLES, shared
+from shared_data import EXAMPLES, ROOT, shared
 
 pytestmark = pytest.mark.skipif(
     subprocess.run(["which", "cc"], capture_output=True).returncode != 0, reason="no host C compiler"
@@ -52,10 +53,17 @@ def test_kws_float_bit_exact():
 
 
 def test_compile_is_deterministic(tmp_path):
+    """Byte-identical output whatever the hash seed, working folder, model folder and output path."""
     photos = EXAMPLES / "data" / "photos_rgb_uint8_96.npz"
     model = EXAMPLES / "models" / "vww_96_float.onnx"
-    for out in ("a", "b"):
-        proc = mcugen("compile", model, "--calib", photos, "--input-scale", 1 / 255, "-o", tmp_path / out)
+    moved = tmp_path / "elsewhere" / model.name
+    moved.parent.mkdir()
+    moved.write_bytes(model.read_bytes())
+    for out, source, seed, cwd in (("a", model, "1", ROOT), ("b", moved, "2", tmp_path)):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)}
+        proc = subprocess.run([sys.executable, "-m", "mcugen", "compile", str(source), "--calib", str(photos),
+                               "--input-scale", str(1 / 255), "-o", str(tmp_path / out)],
+                              capture_output=True, text=True, env=env, cwd=cwd)
         assert proc.returncode == 0, proc.stderr
     a = sorted(p.name for p in (tmp_path / "a").iterdir())
     assert a == ["mcugen.c", "mcugen.h", "mcugen_arith.h", "mcugen_weights.c"]
