@@ -52,6 +52,7 @@ class MemoryUse:
     flash: int  # bytes: constants plus a code estimate (report.cost.flash_estimate)
     arena: int
     io: int  # input and output buffers outside the arena (0 with --io-in-arena)
+    io_buffers: tuple[tuple[str, int], ...]  # (tensor, bytes) of each of them
     layers: tuple[LayerFlash, ...]  # largest first
     peak: PeakRam | None  # None for a model without nodes
 
@@ -69,13 +70,15 @@ def memory_use(compiled: Compiled) -> MemoryUse:
         consts = sum(int(np.asarray(array).nbytes) for _, array in module.c_constants(node, graph))
         layers.append(LayerFlash(node.name, node.op, consts + PARAM_FIELD_BYTES * len(module.c_params(node, graph))))
     layers.sort(key=lambda layer: (-layer.nbytes, layer.name))
-    io = 0 if plan.io_in_arena else sum(graph.tensor(n).nbytes for n in (*graph.inputs, *graph.outputs))
+    outside = () if plan.io_in_arena else (*graph.inputs, *graph.outputs)
+    io_buffers = tuple((name, graph.tensor(name).nbytes) for name in outside)
     peak = None
     if graph.nodes:
         usage = peak_step(plan)
         node = graph.nodes[usage.step]
         peak = PeakRam(usage.step, node.name, node.op, usage.top, usage.live)
-    return MemoryUse(flash_estimate(graph).total, plan.arena_size, io, tuple(layers), peak)
+    io = sum(nbytes for _, nbytes in io_buffers)
+    return MemoryUse(flash_estimate(graph).total, plan.arena_size, io, io_buffers, tuple(layers), peak)
 
 
 def check_budget(compiled: Compiled, target: Target) -> MemoryUse:
@@ -93,7 +96,8 @@ def check_budget(compiled: Compiled, target: Target) -> MemoryUse:
 
 
 def _flash_problem(use: MemoryUse, budget: int) -> str:
-    top = ", ".join(f"'{short_name(layer.name, NAME_WIDTH)}' ({layer.op}) {layer.nbytes:,}" for layer in use.layers[:TOP_CONTRIBUTORS])
+    top = ", ".join(f"'{short_name(layer.name, NAME_WIDTH)}' ({layer.op}) {layer.nbytes:,}"
+                    for layer in use.layers[:TOP_CONTRIBUTORS])
     return (f"  flash: needs {use.flash:,} bytes (constants and code), {use.flash - budget:,} over the "
             f"{budget:,}-byte budget; largest layers: {top}.\n"
             "  hint: a smaller width multiplier (alpha) or fewer classes shrink the weights; "
@@ -101,12 +105,13 @@ def _flash_problem(use: MemoryUse, budget: int) -> str:
 
 
 def _ram_problem(use: MemoryUse, budget: int, io_in_arena: bool) -> str:
-    io = "" if io_in_arena else f" + input/output {use.io:,}"
+    io = "".join(f" + '{short_name(name, NAME_WIDTH)}' {nbytes:,}" for name, nbytes in use.io_buffers)
     lines = [f"  RAM: needs {use.ram:,} bytes (arena {use.arena:,}{io}), {use.ram - budget:,} over the "
              f"{budget:,}-byte budget"]
-    if use.peak is not None:
+    if use.peak is not None and use.peak.live:
         live = ", ".join(f"'{short_name(name, NAME_WIDTH)}'" for name in use.peak.live[:TOP_CONTRIBUTORS])
-        lines.append(f"  most memory at step {use.peak.step}, node '{short_name(use.peak.node, NAME_WIDTH)}' ({use.peak.op}): "
+        node = short_name(use.peak.node, NAME_WIDTH)
+        lines.append(f"  most memory at step {use.peak.step}, node '{node}' ({use.peak.op}): "
                      f"{use.peak.top:,} arena bytes, live {live}")
     hints = ["a smaller alpha or input resolution"]
     if not io_in_arena:

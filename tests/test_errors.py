@@ -149,7 +149,8 @@ BAD = {
                               ("not an ONNX model", "corrupt")),
     "opset too new": Bad(save(with_opset(99)), ("opset 99", "supported range 7..21", "hint")),
     "opset too old": Bad(save(with_opset(5)), ("opset 5", "supported range", "version_converter")),
-    "missing initializer": Bad(save(missing_initializer()), ("(input)", "read as weights but has no initializer",
+    "missing initializer": Bad(save(missing_initializer()), ("(Conv)", "reads 'const_1' as a parameter",
+                                                             "graph input without an initializer",
                                                              "hint: the weights are missing")),
     "graph cycle": Bad(save(cycle()), ("cycle", "'first' (Add)", "'second' (Relu)")),
     "dangling input": Bad(save(dangling()), ("(Relu)", "'nowhere' is not produced", "hint")),
@@ -162,7 +163,7 @@ BAD = {
     "absurd dimension": Bad(save(small([1, 3, 100_000, 100_000])), ("'image' (input)", "over the 2,147,483,648-byte",
                                                                      "hint")),
     "tensor over the target's RAM": Bad(save(small([1, 3, 200, 200])), ("RAM", "over the 65,536-byte budget",
-                                                                         "most memory at step", "--io-in-arena"),
+                                                                         "'image' 120,000", "--io-in-arena"),
                                         ("--target", "cortex-m3")),
     "external data outside the model's folder": Bad(external("../secret.bin", False),
                                                     ("external data location '../secret.bin'", "outside")),
@@ -170,7 +171,8 @@ BAD = {
     "NaN in weights": Bad(save(nan_weights()), ("(Conv)", "non-finite", "NaN at flat index 5", "hint")),
     "model over the flash budget": Bad(save(tiny_mobilenet()), ("flash", "over the 1,024-byte budget",
                                                                 "largest layers", "hint"), ("--flash", "1KiB")),
-    "model over the RAM budget": Bad(save(tiny_mobilenet()), ("RAM", "over the 1,024-byte budget", "arena"),
+    "model over the RAM budget": Bad(save(tiny_mobilenet()), ("RAM", "over the 1,024-byte budget", "arena",
+                                                                             "most memory at step"),
                                      ("--ram", "1KiB")),
 }
 
@@ -203,7 +205,8 @@ def test_bad_calibration_data_is_refused(array: np.ndarray, expect: tuple[str, .
                                          monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     model = save(small())(tmp_path)
     calib = calibration_file(tmp_path, array)
-    code, err = run_cli(["compile", str(model), "--calib", str(calib), "-o", str(tmp_path / "out")], monkeypatch, capsys)
+    args = ["compile", str(model), "--calib", str(calib), "-o", str(tmp_path / "out")]
+    code, err = run_cli(args, monkeypatch, capsys)
     assert code == EXIT_USER_ERROR, err
     assert "Traceback" not in err
     for part in expect:

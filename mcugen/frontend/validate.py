@@ -140,9 +140,10 @@ def _check_io(graph: onnx.GraphProto, readers: dict[str, list[_Reader]]) -> list
     if not inputs:
         problems.append(Problem("(graph)", "input", "the model has no input", _REEXPORT))
     for value in inputs[1:]:
-        weight = any(r.op in ("Conv", "Gemm", "MatMul", "BatchNormalization") for r in readers.get(value.name, []))
-        if weight:
-            problems.append(Problem(value.name, "input", "is a graph input read as weights but has no initializer",
+        weighted = [r for r in readers.get(value.name, []) if r.op in ("Conv", "Gemm", "MatMul", "BatchNormalization")]
+        if weighted:
+            problems.append(Problem(weighted[0].node, weighted[0].op, f"reads '{value.name}' as a parameter, but it "
+                                    "is a graph input without an initializer",
                                     "the weights are missing: export with the parameters as initializers"))
         else:
             problems.append(Problem(value.name, "input", f"is a second graph input (mcugen compiles models with "
