@@ -109,6 +109,35 @@ def nan_weights() -> onnx.ModelProto:
     return model
 
 
+def float_strides() -> onnx.ModelProto:
+    model = small()
+    conv = model.graph.node[0]
+    kept = [a for a in conv.attribute if a.name != "strides"]
+    del conv.attribute[:]
+    conv.attribute.extend([*kept, helper.make_attribute("strides", 1.5)])
+    return model
+
+
+def bad_utf8_name() -> bytes:
+    model = small()
+    model.graph.node[0].name = "conv_Z"
+    return model.SerializeToString().replace(b"conv_Z", b"conv\xffZ")
+
+
+def extreme_weights() -> onnx.ModelProto:
+    model = small()
+    weights = numpy_helper.to_array(model.graph.initializer[0]).copy()
+    weights.reshape(-1)[0] = 1e30
+    model.graph.initializer[0].CopyFrom(numpy_helper.from_array(weights, model.graph.initializer[0].name))
+    return model
+
+
+def two_outputs() -> onnx.ModelProto:
+    model = small()
+    model.graph.output.append(helper.make_tensor_value_info(model.graph.node[0].output[0], TensorProto.FLOAT, None))
+    return model
+
+
 def external(location: str, write_data: bool) -> Writer:
     def write(folder: Path) -> Path:
         model = small()
@@ -168,6 +197,12 @@ BAD = {
     "external data outside the model's folder": Bad(external("../secret.bin", False),
                                                     ("external data location '../secret.bin'", "outside")),
     "external data file missing": Bad(external("weights.bin", False), ("'weights.bin' not found beside the model",)),
+    "name not UTF-8": Bad(raw(bad_utf8_name()), ("not valid UTF-8", "corrupt", "hint")),
+    "attribute of the wrong type": Bad(save(float_strides()), ("(Conv)", "attribute 'strides' is FLOAT, expected INTS",
+                                                               "hint")),
+    "two outputs": Bad(save(two_outputs()), ("the model has 2 outputs", "exactly one", "hint")),
+    "batch above 1": Bad(save(small([4, 3, 8, 8])), ("input 'image' has batch size 4", "batch-1")),
+    "extreme weights": Bad(save(extreme_weights()), ("(conv2d)", "over 2^31 times too small", "hint")),
     "NaN in weights": Bad(save(nan_weights()), ("(Conv)", "non-finite", "NaN at flat index 5", "hint")),
     "model over the flash budget": Bad(save(tiny_mobilenet()), ("flash", "over the 1,024-byte budget",
                                                                 "largest layers", "hint"), ("--flash", "1KiB")),
