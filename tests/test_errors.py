@@ -4,6 +4,7 @@ node / op / input with a hint, no traceback, and -o left as it was. Internal err
 the messages."""
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from mcugen.cli import EXIT_INTERNAL_ERROR, EXIT_USER_ERROR, main
+from mcugen.output import write_atomically
 from onnx_builders import OnnxGraph, tiny_mobilenet
 
 Writer = Callable[[Path], Path]  # writes the bad input into a folder, returns the model path
@@ -280,3 +282,22 @@ def test_debug_shows_the_stack_trace_of_internal_errors(tmp_path: Path, monkeypa
                                       str(tmp_path / "out")])
     with pytest.raises(RuntimeError, match="boom"):  # propagates: Python prints the trace and exits 1
         main()
+
+
+def test_output_swap_failing_midway_restores_the_folder_and_the_users_files(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out"
+    write_atomically(out, {"a.c": "old\n"})
+    (out / "notes.txt").write_text("mine")
+    real_replace = os.replace
+
+    def replace(src: str | Path, dst: str | Path) -> None:
+        if Path(dst) == out.resolve() and ".old." not in str(src):  # the final rename of the new folder
+            raise OSError("disk full")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(OSError, match="disk full"):
+        write_atomically(out, {"a.c": "new\n"})
+    assert {p.name: p.read_text() for p in out.iterdir()} == {"a.c": "old\n", "notes.txt": "mine"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
