@@ -227,3 +227,19 @@ def test_flatten_of_a_spatial_map_into_dense(tmp_path: Path) -> None:
     x = g.quantize(g.qconv(x, 8, kernel=1), 0.03, -20)
     logits = g.qdense(g.dequantize(g.reshape(x, (1, 32)), 0.03, -20), 5)
     compare_with_onnxruntime(g.build_quantized(g.quantize(logits, 0.1, 4)), tmp_path)
+
+
+def test_dequantize_without_zero_point_takes_its_inputs_type(tmp_path: Path) -> None:
+    """ONNX: a DequantizeLinear without zero point has zero point 0 of x's type (here int8 through an
+    Identity), a QuantizeLinear without one quantizes to uint8 with zero point 0."""
+    g = QdqGraph("int8", seed=12)
+    x = g.input("x", [1, 3, 4, 4], onnx.TensorProto.INT8)
+    x = g.node("DequantizeLinear", [g.node("Identity", [x]), g.const(np.array(0.02, np.float32))])
+    g.scale_of[x] = 0.02
+    y = g.node("QuantizeLinear", [g.relu(g.qconv(x, 4, kernel=3)), g.const(np.array(0.05, np.float32))])
+    model = g._graph([])
+    model.graph.output.append(onnx.helper.make_tensor_value_info(y, onnx.TensorProto.UINT8, [1, 4, 4, 4]))
+    compiled = compare_with_onnxruntime(model, tmp_path)
+    graph = compiled.graph
+    assert graph.tensor(graph.inputs[0]).qparams.scalar_zero_point == 0
+    assert graph.tensor(graph.outputs[0]).qparams.scalar_zero_point == -128

@@ -68,6 +68,9 @@ def strip_qdq(model: onnx.ModelProto, name: str = "model") -> QdqModel:
     activations: dict[str, QParams] = {}
     quantized: dict[str, QuantizedConstant] = {}
     kept: list[onnx.NodeProto] = []
+    # the integer type of each quantized activation: a DequantizeLinear without zero point needs it
+    int_types = {v.name: helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type) for v in model.graph.input
+                 if v.type.tensor_type.elem_type in (TensorProto.INT8, TensorProto.UINT8)}
 
     def resolve(tensor: str) -> str:
         while tensor in alias:
@@ -89,9 +92,11 @@ def strip_qdq(model: onnx.ModelProto, name: str = "model") -> QdqModel:
             del renamed.input[:]
             renamed.input.extend(resolve(i) if i else i for i in proto.input)
             kept.append(renamed)
+            if proto.op_type in VIEW_OPS and proto.input[0] in int_types:
+                int_types[proto.output[0]] = int_types[proto.input[0]]
             continue
         try:
-            x, scale, zero_point = _qdq_inputs(proto, constants)
+            x, scale, zero_point = _qdq_inputs(proto, constants, int_types)
         except ValueError as exc:
             problems.append(Problem(label, proto.op_type, str(exc)))
             continue
@@ -107,6 +112,8 @@ def strip_qdq(model: onnx.ModelProto, name: str = "model") -> QdqModel:
             continue
         source = resolve(proto.input[0])
         alias[proto.output[0]] = source
+        if proto.op_type == QUANTIZE:
+            int_types[proto.output[0]] = zero_point.dtype
         record(source, _int8_qparams(scale, zero_point), proto)
     if problems:
         raise UnsupportedModelError(problems, model=name)
@@ -143,7 +150,8 @@ def _constant_values(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
     return values
 
 
-def _qdq_inputs(node: onnx.NodeProto, constants: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _qdq_inputs(node: onnx.NodeProto, constants: dict[str, np.ndarray],
+                int_types: dict[str, np.dtype]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(a value of x's dtype, scale, zero point); scale and zero point must be constants."""
     names = list(node.input) + [""] * (3 - len(node.input))
     if names[1] not in constants or (names[2] and names[2] not in constants):
@@ -152,8 +160,8 @@ def _qdq_inputs(node: onnx.NodeProto, constants: dict[str, np.ndarray]) -> tuple
     if names[2]:
         zero_point = np.asarray(constants[names[2]])
     else:  # ONNX: no zero point means uint8 0 (QuantizeLinear) or x's type (DequantizeLinear)
-        source = constants.get(names[0])
-        zero_point = np.zeros(1, source.dtype if node.op_type == DEQUANTIZE and source is not None else np.uint8)
+        source = constants[names[0]].dtype if names[0] in constants else int_types.get(names[0], np.uint8)
+        zero_point = np.zeros(1, source if node.op_type == DEQUANTIZE else np.uint8)
     if np.any(scale <= 0) or not np.all(np.isfinite(scale)):
         raise ValueError("scales must be finite and positive")
     x = constants[names[0]] if node.op_type == DEQUANTIZE and names[0] in constants else zero_point
