@@ -126,6 +126,11 @@ def test_onnxruntime_quantize_static_qdq_per_channel(tmp_path: Path) -> None:
                                     calibration)
     compiled = compile_model(qdq, CalibrationOptions())
     assert compiled.float_graph is None
+    # the same kernels and windows as the float model (onnxruntime drops Relu/Clip into the Q ranges,
+    # so fused activations may differ)
+    float_twin = compile_model(tmp_path / "float.onnx", CalibrationOptions())
+    assert [(n.op, getattr(n.attrs, "window", None)) for n in compiled.graph.nodes] == [
+        (n.op, getattr(n.attrs, "window", None)) for n in float_twin.graph.nodes]
     tests = rng.uniform(0, 1, (24, 3, 32, 32)).astype(np.float32)
     np.save(tmp_path / "x.npy", tests)
     _, xs = quantized_inputs(compiled, str(tmp_path / "x.npy"))
