@@ -19,6 +19,7 @@ import onnx
 
 from ..errors import Problem, UnsupportedModelError
 from ..ir import Graph, QParams, Tensor
+from ..kernels import conv2d, depthwise_conv2d, fully_connected
 from ..kernels.common import round_half_away
 from .context import Importer, OnnxNode, Unsupported
 from .onnx import import_model
@@ -26,8 +27,8 @@ from .ops import OPS
 from .qdq import QdqModel, QuantizedConstant, is_qdq, strip_qdq
 from .qlinear import is_qlinear, qlinear_to_qdq
 
-# Where the output channel is, in ONNX weights and in the IR's (kernels/*.py CHANNEL_AXIS).
-IR_CHANNEL_AXIS = {"conv2d": 0, "depthwise_conv2d": 3, "fully_connected": 0}
+# The output-channel axis of each weighted op's IR weights.
+IR_CHANNEL_AXIS = {m.OP: m.CHANNEL_AXIS for m in (conv2d, depthwise_conv2d, fully_connected)}
 # Ops whose output QParams the int8 kernels impose (TFLite): the model's own are not used.
 IMPOSING_OPS = ("average_pool", "max_pool", "softmax")
 # A bias is used as stored when its scale is s_in * s_w up to float32 rounding.
