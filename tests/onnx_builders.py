@@ -405,13 +405,15 @@ class QdqGraph(OnnxGraph):
         """Q then DQ: the activation as the next op reads it."""
         return self.dequantize(self.quantize(x, scale, zero_point), scale, zero_point)
 
-    def int_weights(self, shape: Sequence[int], per_channel_axis: int | None, weight_dtype: str) -> str:
-        """Integer weights behind a DequantizeLinear: int8 symmetric per channel (zero point 0),
-        or per-tensor with a random zero point (uint8 weights: asymmetric, as TFLite legacy models)."""
+    def int_weights(self, shape: Sequence[int], per_channel_axis: int | None, weight_dtype: str,
+                    symmetric: bool = False) -> str:
+        """Integer weights behind a DequantizeLinear: symmetric per channel (zero point 0, uint8 128),
+        or per-tensor with a random zero point (as uint8 TFLite legacy models) unless `symmetric`."""
         np_type, _, lo, hi = _INT_TYPES[weight_dtype]
         channels = shape[per_channel_axis] if per_channel_axis is not None else 1
-        if per_channel_axis is not None:
+        if per_channel_axis is not None or symmetric:
             zp = np.zeros(channels, np_type) + (128 if weight_dtype == "uint8" else 0)
+            zp = zp if per_channel_axis is not None else zp[0]
         else:
             zp = np.array(self.rng.integers(lo + 40, hi - 40), np_type)
         q = self.rng.integers(lo if weight_dtype == "uint8" else -127, hi + 1, size=shape).astype(np_type)
@@ -432,11 +434,12 @@ class QdqGraph(OnnxGraph):
         return numpy_helper.to_array(init).reshape(-1)
 
     def qconv(self, x: str, c_out: int, kernel: int = 3, stride: int = 1, group: int = 1, per_channel: bool = True,
-              axis_sign: int = 1, weight_dtype: str = "int8", pads: Sequence[int] | None = None) -> str:
+              axis_sign: int = 1, weight_dtype: str = "int8", pads: Sequence[int] | None = None,
+              symmetric: bool = False) -> str:
         """Conv with integer weights and bias; axis_sign -1 writes the per-channel axis as -4."""
         c_in = self.shape(x)[1]
         w = self.int_weights((c_out, c_in // group, kernel, kernel), (0 if axis_sign > 0 else -4) if per_channel else None,
-                             weight_dtype)
+                             weight_dtype, symmetric)
         b = self.int_bias(self.scale_of[x], np.broadcast_to(self.weight_scales(w), (c_out,)))
         pads = list(pads) if pads is not None else [kernel // 2] * 4
         return self.node("Conv", [x, w, b], kernel_shape=[kernel, kernel], strides=[stride, stride], group=group, pads=pads)
