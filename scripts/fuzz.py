@@ -167,7 +167,7 @@ def change_initializer(model: onnx.ModelProto, rng: random.Random) -> None:
     if rng.random() < 0.5:
         try:
             array = onnx.numpy_helper.to_array(tensor).copy()
-        except (ValueError, TypeError):  # already broken by an earlier mutation
+        except (ValueError, TypeError, KeyError):  # already broken by an earlier mutation
             return
         if array.size and array.dtype.kind == "f":
             array.reshape(-1)[rng.randrange(array.size)] = rng.choice(INTERESTING_FLOATS)
