@@ -51,10 +51,14 @@ class PeakRam:
 class MemoryUse:
     flash: int  # bytes: constants plus a code estimate (report.cost.flash_estimate)
     arena: int
-    io: int  # input and output buffers outside the arena (0 with --io-in-arena)
-    io_buffers: tuple[tuple[str, int], ...]  # (tensor, bytes) of each of them
+    io_buffers: tuple[tuple[str, int], ...]  # (tensor, bytes) of the input and output outside the arena
     layers: tuple[LayerFlash, ...]  # largest first
     peak: PeakRam | None  # None for a model without nodes
+
+    @property
+    def io(self) -> int:
+        """Bytes of the input and output buffers the caller owns (0 with --io-in-arena)."""
+        return sum(nbytes for _, nbytes in self.io_buffers)
 
     @property
     def ram(self) -> int:
@@ -77,8 +81,7 @@ def memory_use(compiled: Compiled) -> MemoryUse:
         usage = peak_step(plan)
         node = graph.nodes[usage.step]
         peak = PeakRam(usage.step, node.name, node.op, usage.top, usage.live)
-    io = sum(nbytes for _, nbytes in io_buffers)
-    return MemoryUse(flash_estimate(graph).total, plan.arena_size, io, io_buffers, tuple(layers), peak)
+    return MemoryUse(flash_estimate(graph).total, plan.arena_size, io_buffers, tuple(layers), peak)
 
 
 def check_budget(compiled: Compiled, target: Target) -> MemoryUse:
