@@ -147,6 +147,8 @@ def Pad(ctx: Importer, node: OnnxNode) -> None:
     else:
         pads = ctx.constant(node.inputs[1], "pads").reshape(-1).tolist()
         value_array = ctx.optional_constant(node.input(2), "constant_value")
+        if value_array is not None and value_array.size != 1:
+            raise Unsupported(f"constant_value of shape {list(value_array.shape)} must be a scalar")
         value = 0.0 if value_array is None else float(value_array.reshape(()))
         if node.input(3):
             full = [0] * 8
