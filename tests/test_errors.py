@@ -134,6 +134,15 @@ def extreme_weights() -> onnx.ModelProto:
     return model
 
 
+def negative_variance() -> onnx.ModelProto:
+    """A batch norm whose var + epsilon is negative: its sqrt is NaN, which once compiled to garbage weights."""
+    g = small_graph()
+    model = g.build([g.batch_norm(g.conv("image", 4, kernel=3))])
+    variance = next(t for t in model.graph.initializer if t.name == model.graph.node[1].input[4])
+    variance.CopyFrom(numpy_helper.from_array(np.full(4, -1.0, np.float32), variance.name))
+    return model
+
+
 def two_outputs() -> onnx.ModelProto:
     model = small()
     model.graph.output.append(helper.make_tensor_value_info(model.graph.node[0].output[0], TensorProto.FLOAT, None))
@@ -205,6 +214,8 @@ BAD = {
     "two outputs": Bad(save(two_outputs()), ("the model has 2 outputs", "exactly one", "hint")),
     "batch above 1": Bad(save(small([4, 3, 8, 8])), ("input 'image' has batch size 4", "batch-1")),
     "extreme weights": Bad(save(extreme_weights()), ("(conv2d)", "over 2^31 times too small", "hint")),
+    "batch norm dividing by sqrt(< 0)": Bad(save(negative_variance()), ("(BatchNormalization)",
+                                                                        "input_var + epsilon must be positive")),
     "NaN in weights": Bad(save(nan_weights()), ("(Conv)", "non-finite", "NaN at flat index 5", "hint")),
     "model over the flash budget": Bad(save(tiny_mobilenet()), ("flash", "over the 1,024-byte budget",
                                                                 "largest layers", "hint"), ("--flash", "1KiB")),

@@ -135,8 +135,14 @@ def BatchNormalization(ctx: Importer, node: OnnxNode) -> None:
     for role, value in zip(roles, values):
         if value.shape != (act.shape[1],):
             raise Unsupported(f"{role} has {value.size} values for {act.shape[1]} channels")
+    epsilon = float(node.attrs.get("epsilon", 1e-5))
+    denominator = values[3].astype(np.float64) + epsilon
+    if not (math.isfinite(epsilon) and np.all(denominator > 0) and np.all(np.isfinite(denominator))):
+        # sqrt(var + epsilon) divides: NaN here would quantize to garbage weights, not fail
+        raise Unsupported(f"input_var + epsilon must be positive and finite (epsilon {epsilon}, "
+                          f"smallest sum {float(np.min(denominator))})")
     params = [ctx.add_constant(n, value) for n, value in zip(node.inputs[1:5], values)]
-    attrs = BatchNormAttrs(float(node.attrs.get("epsilon", 1e-5)))
+    attrs = BatchNormAttrs(epsilon)
     ctx.emit(node, "batch_norm", [x] + params, node.outputs[0], act.shape, attrs)
 
 

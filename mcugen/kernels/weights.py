@@ -127,6 +127,10 @@ def quantize_weighted(node: Node, graph: Graph, axis: int) -> list[Tensor]:
         raise IRError(f"node '{node.name}' ({node.op}): bias shape {bias.shape}, expected ({channels},)")
     updates = []
     if weights.dtype == "float32":
+        if not (np.all(np.isfinite(weights.data)) and np.all(np.isfinite(bias.data))):
+            # NaN would pass the scale guards (NaN > 0 is false) and cast to arbitrary int8
+            raise RangeError(f"node '{node.name}' ({node.op}): the float weights or bias are not finite; "
+                             f"hint: {_RANGE_HINT}")
         if bias.dtype != "float32":  # an integer bias was quantized against other weight scales
             raise IRError(f"node '{node.name}' ({node.op}): float weights with a {bias.dtype} bias")
         scales = channel_scales(weights.data, axis, bias.data, s_in)
