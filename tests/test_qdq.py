@@ -218,8 +218,6 @@ def test_generated_c_equals_the_simulator(tmp_path: Path, dtype: str) -> None:
     np.testing.assert_array_equal(c_out, sim_out)
 
 
-@pytest.mark.xfail(strict=True, reason="passes/fold_reshape._permute_fc rebuilds the dense weights without their "
-                   "QParams (a one-line fix there: dataclasses.replace(weights, name=name, data=permuted))")
 def test_flatten_of_a_spatial_map_into_dense(tmp_path: Path) -> None:
     """An NCHW Flatten of a 2x2 map reorders elements: the dense weights are permuted at compile time."""
     g = QdqGraph("int8", seed=10)

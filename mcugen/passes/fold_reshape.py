@@ -85,7 +85,7 @@ def _permute_fc(graph: Graph, fc: Node, x: str, gather: np.ndarray) -> Graph:
     permuted[:, gather] = weights.data
     name = weights.name if len(graph.consumers(weights.name)) == 1 else f"{weights.name}/{fc.name}"
     new = dataclasses.replace(fc, inputs=(x, name) + fc.inputs[2:])
-    tensor = Tensor(name, weights.shape, weights.dtype, data=permuted)
+    tensor = dataclasses.replace(weights, name=name, data=permuted)  # keeps a pre-quantized model's QParams
     return graph.with_tensors([tensor]).replace(nodes=tuple(new if n is fc else n for n in graph.nodes))
 
 
