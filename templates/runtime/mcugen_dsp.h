@@ -27,6 +27,16 @@ static inline int32_t mcugen_smlad(int32_t a, int32_t b, int32_t acc)
     return __smlad(a, b, acc);
 }
 
+static inline int32_t mcugen_smlabb(int32_t a, int32_t b, int32_t acc)
+{
+    return __smlabb(a, b, acc);
+}
+
+static inline int32_t mcugen_smlatt(int32_t a, int32_t b, int32_t acc)
+{
+    return __smlatt(a, b, acc);
+}
+
 static inline int32_t mcugen_smmulr(int32_t a, int32_t b)
 {
     int32_t r;
