@@ -79,14 +79,14 @@ def test_select_kernels_picks_depthwise_variant(tmp_path, target, c, kernel, exp
     assert [n.variant for n in compiled.graph.nodes if n.op == "depthwise_conv2d"] == [expected]
 
 
-def test_packed_weights_pair_taps_of_one_channel():
-    w = np.arange(9 * 4, dtype=np.int64).reshape(9, 4) - 18  # w[tap, channel]
-    words = packed_weights(w.astype(np.int8)).view(np.uint32).astype(np.int64)
+def test_packed_weights_pair_channels_as_sxtb16_does():
+    w = np.arange(9 * 8, dtype=np.int64).reshape(9, 8) - 36  # w[tap, channel]
+    words = packed_weights(w.astype(np.int8)).view(np.uint32).astype(np.int64).reshape(2, 9, 2)
     lo = ((words & 0xFFFF) ^ 0x8000) - 0x8000
     hi = ((words >> 16) ^ 0x8000) - 0x8000
-    lanes = [0, 2, 1, 3]
-    for p in range(4):
-        for i, ch in enumerate(lanes):
-            assert (lo[4 * p + i], hi[4 * p + i]) == (w[2 * p, ch], w[2 * p + 1, ch])
-    assert list(lo[16:]) == [w[8, 0], 0, w[8, 1], 0]
-    assert list(hi[16:]) == [0, w[8, 2], 0, w[8, 3]]
+    for group in range(2):
+        c = 4 * group
+        np.testing.assert_array_equal(lo[group, :, 0], w[:, c])
+        np.testing.assert_array_equal(hi[group, :, 0], w[:, c + 2])
+        np.testing.assert_array_equal(lo[group, :, 1], w[:, c + 1])
+        np.testing.assert_array_equal(hi[group, :, 1], w[:, c + 3])

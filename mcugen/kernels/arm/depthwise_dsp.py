@@ -1,10 +1,10 @@
 """depthwise_conv2d 3x3, stride 1 or 2, depth multiplier 1, on the Arm DSP extension.
 
-Channels innermost (NHWC), 4 at a time: one LDR per tap gives 4 channels, SXTB16 splits
-them into (c0, c2) and (c1, c3), and PKHBT/PKHTB pair two taps of the same channel so
-one SMLAD does 2 MACs of one channel. The ninth tap multiplies against a weight word
-with a zero half. Weights are repacked at compile time to those int16 pairs
-(`packed_weights`). input_offset * sum(w) is folded into the bias, so padding taps read
+Channels innermost (NHWC), 4 at a time: per tap one LDR gives 4 channels, SXTB16 splits
+them into (c0, c2) and (c1, c3), and SMLABB/SMLATT multiply each half by the matching
+half of a weight word (9 instructions per 4 MACs, no repacking of the input; pairing
+two taps for SMLAD would cost the same in PKH). Weights are repacked at compile time
+to those int16 pairs (`packed_weights`). input_offset * sum(w) is folded into the bias, so padding taps read
 a row of zero-point bytes (the scratch) instead of being skipped; interior pixels
 address their taps with constant offsets, edge pixels through a table of tap pointers.
 
@@ -42,7 +42,6 @@ SCRATCH = True
 CHANNEL_AXIS = 3
 GROUP = 4  # channels per input word
 TAPS = 9
-WORDS_PER_GROUP = 4 * (TAPS + 1) // 2  # 4 tap pairs and the lone ninth tap, 4 channel words each
 
 
 @dataclass(frozen=True)
@@ -79,15 +78,11 @@ def applies(node: Node, graph: Graph, target: Target) -> bool:
 
 
 def packed_weights(weights: np.ndarray) -> np.ndarray:
-    """(3, 3, C) int8 -> int32 words: per 4-channel group, per tap pair (0,1) (2,3) (4,5) (6,7)
-    and the ninth tap, channels in SXTB16 order c0 c2 c1 c3; a word holds (w[tap a], w[tap b])
-    as int16 halves. The ninth tap's word puts its weight in the half SXTB16 leaves the
-    channel in (low for c0 and c1, high for c2 and c3) and 0 in the other."""
+    """(9, C) int8 (tap, channel) -> int32 words: per 4-channel group, per tap, the int16
+    pairs (w[c0], w[c2]) and (w[c1], w[c3]), the halves SXTB16 and its ROR 8 give."""
     c = weights.shape[-1]
-    w = weights.reshape(TAPS, c // GROUP, GROUP)[:, :, [0, 2, 1, 3]].astype(np.int64)  # (tap, group, lane)
-    lo = np.concatenate([w[0:8:2], np.where([1, 0, 1, 0], w[8], 0)[None]], axis=0)
-    hi = np.concatenate([w[1:8:2], np.where([0, 1, 0, 1], w[8], 0)[None]], axis=0)
-    words = (lo & 0xFFFF) | ((hi & 0xFFFF) << 16)  # (pair, group, lane)
+    w = weights.reshape(TAPS, c // GROUP, GROUP).astype(np.int64)  # (tap, group, lane)
+    words = (w[..., [0, 1]] & 0xFFFF) | ((w[..., [2, 3]] & 0xFFFF) << 16)  # (tap, group, word)
     return np.ascontiguousarray(words.transpose(1, 0, 2)).ravel().astype(np.uint32).view(np.int32)
 
 
