@@ -17,9 +17,10 @@ from mcugen.inputs import Preprocess
 from mcugen.targets import get_target
 
 HERE = Path(__file__).resolve().parent
-MODEL = "/work/shared/models/vww_96_float.onnx"
-PHOTOS = "/work/shared/inputs/photos_rgb_uint8_96.npz"
-TARGETS = ("cortex-m3", "cortex-m4", "cortex-m7", "cortex-m55")
+EXAMPLES = HERE.parent / "examples"
+MODEL = str(EXAMPLES / "models" / "vww_96_float.onnx")  # the same file as ../shared/models/vww_96_float.onnx
+PHOTOS = str(EXAMPLES / "data" / "photos_rgb_uint8_96.npz")
+TARGETS = ("cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55")
 
 
 def bench(target: str, optimize: str) -> dict:
