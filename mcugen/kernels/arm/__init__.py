@@ -14,10 +14,10 @@ from types import ModuleType
 
 from ...ir import Graph, IRError, Node
 from ...targets import Target
-from . import depthwise_dsp, pointwise_dsp
+from . import conv_dsp, depthwise_dsp, pointwise_dsp
 
 # In order of preference: the first that applies to a node is chosen.
-VARIANTS: tuple[ModuleType, ...] = (pointwise_dsp, depthwise_dsp)
+VARIANTS: tuple[ModuleType, ...] = (pointwise_dsp, depthwise_dsp, conv_dsp)
 _BY_NAME = {m.NAME: m for m in VARIANTS}
 
 
