@@ -3,12 +3,13 @@ the compile-time facts about a weighted layer they rely on."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from ...ir import Graph, Node
 from ..common import io_qparams
+from ..conv2d import lowered_params
 from ..weights import OutputStage, constants
 from .requant import FastStage, fast_channels, fast_stage
 
@@ -89,3 +90,14 @@ def fast_table(split: ChannelSplit) -> np.ndarray:
         return np.zeros(0, np.int32)
     rows = split.stage.table().reshape(len(split.fast), -1)
     return np.concatenate([split.fast, rows], axis=1).astype(np.int32)
+
+
+def paired_constants(node: Node, graph: Graph, split: ChannelSplit,
+                     pack: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> list[tuple[str, np.ndarray]]:
+    """Weights packed in channel-pair order (fast pairs first), then the fast and slow tables that exist."""
+    weights, _ = constants(node, graph)
+    w = np.asarray(weights.data, np.int8).reshape(weights.shape[0], -1)
+    pairs = np.concatenate([split.fast, split.slow])
+    stage = lowered_params(node).stage
+    tables = [("fast", fast_table(split).ravel()), ("slow", slow_table(split, stage).ravel())]
+    return [("weights", pack(w, pairs)), *((role, t) for role, t in tables if t.size)]

@@ -28,8 +28,7 @@ from ..conv2d import (  # noqa: F401 - the variant keeps the op's semantics: re-
     quantize_constants,
     reference,
 )
-from ..weights import constants
-from .common import ChannelSplit, KernelSource, fast_table, slow_table, spec_name, split_channels
+from .common import ChannelSplit, KernelSource, paired_constants, spec_name, split_channels
 from .requant import FastStage
 
 OP = "conv2d"
@@ -96,13 +95,7 @@ def c_params(node: Node, graph: Graph) -> dict[str, int]:
 
 
 def c_constants(node: Node, graph: Graph) -> list[tuple[str, np.ndarray]]:
-    weights, _ = constants(node, graph)
-    split = _split(node, graph)
-    w = np.asarray(weights.data, np.int8).reshape(weights.shape[0], -1)
-    pairs = np.concatenate([split.fast, split.slow])
-    stage = lowered_params(node).stage
-    tables = [("fast", fast_table(split).ravel()), ("slow", slow_table(split, stage).ravel())]
-    return [("weights", packed_weights(w, pairs)), *((role, t) for role, t in tables if t.size)]
+    return paired_constants(node, graph, _split(node, graph), packed_weights)
 
 
 def scratch_bytes(node: Node, graph: Graph) -> int:
