@@ -261,4 +261,5 @@ def analyze(path: str | Path, calib: CalibrationOptions, target: Target | None =
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
-    return cost_report(compile_model(path, calib), target)
+    # Kernel variants differ per target in scratch and overlap, so the arena is the target's own.
+    return cost_report(compile_model(path, calib, target=target.name if target else "host"), target)
