@@ -3,15 +3,12 @@ computes exactly the simulator's int8 on the host, through the portable C emulat
 the DSP intrinsics (templates/runtime/mcugen_acle_emul.h)."""
 from __future__ import annotations
 
-import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mcugen import sim
 from mcugen.compiler import CalibrationOptions, compile_model
-from mcugen.targets import get_target
-from mcugen.verify import run_c
 from onnx_builders import OnnxGraph
+from variant_checks import assert_host_c_matches_sim
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -32,9 +29,4 @@ def test_conv_variant_is_bit_exact_on_the_host(tmp_path, seed, kernel, stride, p
     path.write_bytes(g.build([x]).SerializeToString())
     compiled = compile_model(str(path), CalibrationOptions(), target="cortex-m7", optimize=optimize)
     assert [n.variant for n in compiled.graph.nodes if n.op == "conv2d"] == ["conv_dsp"]
-    rng = np.random.default_rng(seed)
-    (name,) = compiled.graph.inputs
-    xs = rng.integers(-128, 128, (3, *compiled.graph.tensor(name).shape), dtype=np.int64).astype(np.int8)
-    c_out, _ = run_c(compiled, get_target("host"), xs)
-    expected = np.stack([sim.run(compiled.graph, x)[0] for x in xs])
-    np.testing.assert_array_equal(c_out, expected)
+    assert_host_c_matches_sim(compiled, seed)

@@ -6,14 +6,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from onnx import numpy_helper
 
-from mcugen import sim
 from mcugen.compiler import CalibrationOptions, compile_model
 from mcugen.kernels.arm.depthwise_dsp import packed_weights
-from mcugen.targets import get_target
-from mcugen.verify import run_c
 from onnx_builders import OnnxGraph
+from variant_checks import assert_host_c_matches_sim, deaden_last_conv
 
 
 def _depthwise_net(tmp_path, seed: int, c: int, hw: tuple[int, int], stride: int, pads: list[int],
@@ -27,13 +24,7 @@ def _depthwise_net(tmp_path, seed: int, c: int, hw: tuple[int, int], stride: int
     y = g.clip(y) if relu6 else y
     model = g.build([y])
     if dead:
-        conv = [n for n in model.graph.node if n.op_type == "Conv"][-1]
-        inits = {i.name: i for i in model.graph.initializer}
-        w, b = (numpy_helper.to_array(inits[n]).copy() for n in conv.input[1:3])
-        w[:dead] *= 1e-9
-        b[:dead] = 3.0
-        for name, array in zip(conv.input[1:3], (w, b)):
-            inits[name].CopyFrom(numpy_helper.from_array(array, name))
+        deaden_last_conv(model, dead)
     path = tmp_path / f"dw{seed}.onnx"
     path.write_bytes(model.SerializeToString())
     return str(path)
@@ -55,12 +46,7 @@ def test_depthwise_variant_is_bit_exact_on_the_host(tmp_path, seed, c, hw, strid
     path = _depthwise_net(tmp_path, seed, c, hw, stride, pads, relu6, dead)
     compiled = compile_model(path, CalibrationOptions(), target="cortex-m7")
     assert [n.variant for n in compiled.graph.nodes if n.op == "depthwise_conv2d"] == ["depthwise_dsp"]
-    rng = np.random.default_rng(seed)
-    (name,) = compiled.graph.inputs
-    xs = rng.integers(-128, 128, (3, *compiled.graph.tensor(name).shape), dtype=np.int64).astype(np.int8)
-    c_out, _ = run_c(compiled, get_target("host"), xs)
-    expected = np.stack([sim.run(compiled.graph, x)[0] for x in xs])
-    np.testing.assert_array_equal(c_out, expected)
+    assert_host_c_matches_sim(compiled, seed)
 
 
 @pytest.mark.parametrize("target, c, kernel, expected", [

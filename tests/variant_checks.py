@@ -1,0 +1,33 @@
+"""Shared by the fast-kernel tests: near-dead channels, and host C == simulator on random inputs."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from mcugen import sim
+from mcugen.compiler import Compiled
+from mcugen.targets import get_target
+from mcugen.verify import run_c
+
+
+def deaden_last_conv(model: onnx.ModelProto, dead: int) -> None:
+    """Tiny weights and a large bias on the last Conv's first `dead` channels: after quantization
+    their bias sits near 2^30, which forces the variants' slow (portable) output stage."""
+    conv = [n for n in model.graph.node if n.op_type == "Conv"][-1]
+    inits = {i.name: i for i in model.graph.initializer}
+    w, b = (numpy_helper.to_array(inits[n]).copy() for n in conv.input[1:3])
+    w[:dead] *= 1e-9
+    b[:dead] = 3.0
+    for name, array in zip(conv.input[1:3], (w, b)):
+        inits[name].CopyFrom(numpy_helper.from_array(array, name))
+
+
+def assert_host_c_matches_sim(compiled: Compiled, seed: int, count: int = 3) -> None:
+    """The compiled model's C, built for the host (intrinsics through the emulation header), on random inputs."""
+    (name,) = compiled.graph.inputs
+    rng = np.random.default_rng(seed)
+    xs = rng.integers(-128, 128, (count, *compiled.graph.tensor(name).shape), dtype=np.int64).astype(np.int8)
+    c_out, _ = run_c(compiled, get_target("host"), xs)
+    expected = np.stack([sim.run(compiled.graph, x)[0] for x in xs])
+    np.testing.assert_array_equal(c_out, expected)
