@@ -10,15 +10,14 @@ import numpy as np
 from ..compiler import quantized_inputs
 from ..errors import UserError
 from ..reference import dequantize
+from ..targets import Target, get_target
 from . import cli
 from .options import compile_from_options, model_options, optimize_option
 
 ARM_TARGETS = "cortex-m3, -m4, -m7, -m33 or -m55"
 
 
-def _arm_target(name: str) -> Any:
-    from ..targets import get_target
-
+def _arm_target(name: str) -> Target:
     target = get_target(name)
     if target.is_host:
         raise UserError(f"this command runs on QEMU; pick a Cortex-M target ({ARM_TARGETS}), not '{name}'")
