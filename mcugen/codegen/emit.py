@@ -77,11 +77,27 @@ def _layers(graph: Graph, plan: Plan, names: Names) -> tuple[list[Layer], list[C
             scratch = scratch_name(i)
             args.append(f"&{names.arena}.bytes[{plan.offsets[scratch]}]" if scratch in plan.offsets else "0")
         fields = tuple((k, int(v)) for k, v in module.c_params(node, graph).items())
+        if source is not None and bool(fields) != (source.params is not None):
+            raise IRError(f"node '{node.name}' ({node.op}): variant '{node.variant}' has params {dict(fields)} "
+                          f"but its function takes {source.params or 'no params struct'}")
         layers.append(
             Layer(i, c_comment(node.name), node.op, source.name if source else kernel_function(node.op),
-                  params_type(node.op), names.layer_params(i), fields, tuple(args))
+                  source.params if source else params_type(node.op), names.layer_params(i), fields, tuple(args))
         )
     return layers, arrays, list(sources.values())
+
+
+def _variant_structs(layers: list[Layer], sources: list[KernelSource]) -> dict[str, tuple[str, ...]]:
+    """Struct type -> field names, for the params structs variant functions take."""
+    typed = {k.params for k in sources if k.params}
+    structs: dict[str, tuple[str, ...]] = {}
+    for layer in layers:
+        if layer.params_type in typed:
+            names = tuple(f for f, _ in layer.fields)
+            if structs.setdefault(layer.params_type, names) != names:
+                raise IRError(f"layer {layer.index} '{layer.name}': {layer.params_type} fields {names} differ from "
+                              f"another layer's {structs[layer.params_type]}")
+    return structs
 
 
 def emit(graph: Graph, plan: Plan, prefix: str = "mcugen", model_name: str = "model") -> dict[str, str]:
@@ -102,6 +118,7 @@ def emit(graph: Graph, plan: Plan, prefix: str = "mcugen", model_name: str = "mo
         arrays=arrays,
         ops=sorted({node.op for node in graph.nodes if node.variant == "portable"}),
         sources=sources,
+        variant_structs=_variant_structs(layers, sources),
         headers=headers,
         arena_size=max(plan.arena_size, 1),
         arena_bound=plan.lower_bound,

@@ -17,12 +17,16 @@ from .requant import FastStage, fast_channels, fast_stage
 @dataclass(frozen=True)
 class KernelSource:
     """One C function of a variant: rendered once per distinct `name` from `template` with
-    `spec` (its compile-time constants); the schedule calls it as `name(in, out, consts...)`."""
+    `spec` (its compile-time constants). The schedule calls it as `name(in, out, consts...)`,
+    or, when `params` names a struct type, as `name(&layer_params, in, out, consts...)`
+    with the variant's `c_params` as that struct's int32_t fields (emit.py declares the
+    type), so one function can serve layers that differ only in those run-time values."""
 
     name: str
     template: str
     spec: Any
     headers: tuple[str, ...]
+    params: str | None = None
 
 
 def spec_name(stem: str, values: tuple[object, ...]) -> str:
