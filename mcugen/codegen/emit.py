@@ -16,6 +16,8 @@ from .environment import render
 from .naming import Names, c_type, kernel_function, params_type
 
 _PER_LINE = 20
+# Intrinsics header -> its portable C twin, which the header includes when the core lacks the extension
+EMULATION = {"mcugen_dsp.h": "mcugen_acle_emul.h", "mcugen_mve.h": "mcugen_mve_emul.h"}
 
 
 @dataclass(frozen=True)
@@ -136,5 +138,5 @@ def emit(graph: Graph, plan: Plan, prefix: str = "mcugen", model_name: str = "mo
         names.file("_weights.c"): render("weights.c.j2", **context),
         "mcugen_arith.h": render("runtime/mcugen_arith.h"),
         **{h: render(f"runtime/{h}") for h in headers},
-        **({"mcugen_acle_emul.h": render("runtime/mcugen_acle_emul.h")} if headers else {}),
+        **{EMULATION[h]: render(f"runtime/{EMULATION[h]}") for h in headers if h in EMULATION},
     }
