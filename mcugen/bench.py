@@ -7,6 +7,7 @@ model's own object files, so the harness and C library are not counted.
 """
 from __future__ import annotations
 
+import re
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -52,12 +53,21 @@ class ModelSize:
 
 
 @dataclass(frozen=True)
+class FunctionSize:
+    """Text bytes of one function of the generated model, as linked (from the linker map)."""
+
+    name: str
+    bytes: int
+
+
+@dataclass(frozen=True)
 class Bench:
     target: str
     layers: tuple[LayerBench, ...]
     model: ModelSize
     firmware: SizeInfo  # the whole test firmware: harness, startup and newlib included
     arena_bytes: int
+    functions: tuple[FunctionSize, ...]  # largest first
 
     @property
     def total_instructions(self) -> int:
@@ -80,6 +90,7 @@ class Bench:
             "bss_bytes": self.model.bss,
             "arena_bytes": self.arena_bytes,
             "firmware": asdict(self.firmware),
+            "functions": [asdict(f) for f in self.functions],
             "unit": "instructions under qemu -icount (not cycles)",
         }
 
@@ -89,6 +100,20 @@ def _model_size(work_dir: Path, prefix: str) -> ModelSize:
     weights = size(work_dir / f"model_{prefix}_weights.o")
     return ModelSize(code=code.text, weights=weights.text + weights.data,
                      data=code.data + weights.data, bss=code.bss + weights.bss)
+
+
+# An input section in the map: its name, then (on the same line or the next) address, size and object.
+_SECTION = re.compile(r"^ \.text\.(\S+)\s+0x[0-9a-f]+\s+0x([0-9a-f]+)\s+(\S+)$", re.MULTILINE)
+
+
+def function_sizes(map_file: Path, obj: str) -> tuple[FunctionSize, ...]:
+    """The kept .text sections of object `obj` (built with -ffunction-sections: one per function),
+    largest first. Sections the linker discarded are listed before the memory map and skipped."""
+    text = map_file.read_text()
+    linked = text[text.find("Linker script and memory map"):]
+    sizes = [FunctionSize(m[1].removesuffix(".constprop.0"), int(m[2], 16))
+             for m in _SECTION.finditer(linked) if Path(m[3]).name == obj]
+    return tuple(sorted(sizes, key=lambda f: (-f.bytes, f.name)))
 
 
 def bench(compiled: Compiled, target: Target, x: np.ndarray, prefix: str = "mcugen") -> Bench:
@@ -103,13 +128,14 @@ def bench(compiled: Compiled, target: Target, x: np.ndarray, prefix: str = "mcug
         result = run_firmware(target, exe)
         model = _model_size(work / "build", prefix)
         firmware = size(exe)
+        functions = function_sizes(exe.with_suffix(".map"), f"model_{prefix}.o")
     assert result.layer_instructions is not None  # a profiling build always marks layers
     counts = result.layer_instructions[0]
     layers = tuple(
         LayerBench(node.name, node.op, layer_kind(node), kernel_of(node).macs(node, graph), count)
         for node, count in zip(graph.nodes, counts)
     )
-    return Bench(target.name, layers, model, firmware, compiled.plan.arena_size)
+    return Bench(target.name, layers, model, firmware, compiled.plan.arena_size, functions)
 
 
 def format_bench(result: Bench) -> str:
@@ -129,5 +155,8 @@ def format_bench(result: Bench) -> str:
         f"arena        {result.arena_bytes:>9,} bytes  (static .bss; input and output are the caller's)",
         f"firmware     text {result.firmware.text:,}  data {result.firmware.data:,}  bss {result.firmware.bss:,} "
         "(whole test image: harness, startup, newlib)",
+        "",
+        "model code by function (text bytes, from the linker map):",
+        *(f"  {f.bytes:>7,}  {f.name}" for f in result.functions),
     ]
     return "\n".join(lines)

@@ -11,6 +11,7 @@ import onnx
 import pytest
 
 from mcugen import sim
+from mcugen.bench import FunctionSize, function_sizes
 from mcugen.compiler import CalibrationOptions, compile_model, quantized_inputs
 from mcugen.inputs import Preprocess
 from mcugen.report.cost import layer_costs
@@ -80,6 +81,10 @@ def test_bench_json_accounts_for_every_layer(tiny):
     assert report["bss_bytes"] >= report["arena_bytes"]
     assert 0 < report["code_bytes"] < report["firmware"]["text"]
     assert report["weights_bytes"] >= sum(t.nbytes for t in compiled.graph.tensors.values() if t.is_const)
+    # the linked functions of the model's object account for its text, less small read-only data
+    functions = {f["name"]: f["bytes"] for f in report["functions"]}
+    assert "mcugen_run" in functions
+    assert 0 <= report["code_bytes"] - sum(functions.values()) < 256
 
 
 def test_bench_refuses_the_host(tiny):
@@ -97,3 +102,16 @@ def test_vww_is_bit_exact_and_counted(target):
     assert report["bit_exact"] == report["inputs"] == 16
     assert report["top1_agree_float"] >= 15
     assert report["instructions"] > 7_489_664 / 4  # VWW's MACs: no kernel does 4 MACs per instruction
+
+
+def test_function_sizes_read_the_kept_sections_of_one_object(tmp_path):
+    (tmp_path / "firmware.map").write_text(
+        "Discarded input sections\n\n"
+        " .text.mcugen_unused\n                0x00000000       0x40 build/model_mcugen.o\n\n"
+        "Linker script and memory map\n\n"
+        " .text.mcugen_pw_dsp_36_128_128.constprop.0\n                0x00001e3c      0x894 /w/build/model_mcugen.o\n"
+        " .text.mcugen_run\n                0x000026d0      0x1c0 /w/build/model_mcugen.o\n"
+        " .text.main      0x00002890       0x24 /w/build/harness_harness.o\n"
+    )
+    assert function_sizes(tmp_path / "firmware.map", "model_mcugen.o") == (
+        FunctionSize("mcugen_pw_dsp_36_128_128", 0x894), FunctionSize("mcugen_run", 0x1C0))
