@@ -61,6 +61,13 @@ static inline int32_t mcugen_smmulr(int32_t a, int32_t b)
     return (int32_t)(v >= 0 ? v >> 32 : ~(~v >> 32));
 }
 
+/* SMMLAR: the high word of acc*2^32 + a*b + 2^31, modulo 2^64 like the hardware */
+static inline int32_t mcugen_smmlar(int32_t a, int32_t b, int32_t acc)
+{
+    const uint64_t v = ((uint64_t)(uint32_t)acc << 32) + (uint64_t)((int64_t)a * (int64_t)b) + ((uint64_t)1 << 31);
+    return (int32_t)(uint32_t)(v >> 32);
+}
+
 /* SSAT #8 */
 static inline int32_t mcugen_ssat8(int32_t x)
 {

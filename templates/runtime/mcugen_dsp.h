@@ -44,6 +44,14 @@ static inline int32_t mcugen_smmulr(int32_t a, int32_t b)
     return r;
 }
 
+/* SMMLAR: acc + the high word of a*b + 2^31 (the scaled output stage) */
+static inline int32_t mcugen_smmlar(int32_t a, int32_t b, int32_t acc)
+{
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+
 static inline int32_t mcugen_ssat8(int32_t x)
 {
     /* The builtin behind __ssat: GCC's macro assigns its unsigned result to an int32_t, which -Wconversion flags */
@@ -59,6 +67,26 @@ static inline int32_t mcugen_read32(const void *p)
     int32_t v;
     memcpy(&v, p, sizeof v);
     return v;
+}
+
+/* Two words of a word-aligned array, lo = (*p)[0] and hi = (*p)[1], advancing *p past them:
+ * one LDRD with writeback (GCC splits 64-bit loads into two LDRs when tuning for Cortex-M) */
+typedef struct {
+    int32_t lo;
+    int32_t hi;
+} mcugen_pair;
+
+static inline mcugen_pair mcugen_next_pair(const int32_t **p)
+{
+    mcugen_pair r;
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    __asm__("ldrd %0, %1, [%2], #8" : "=&r"(r.lo), "=&r"(r.hi), "+r"(*p) : "m"(*(const int32_t(*)[2]) * p));
+#else
+    r.lo = (*p)[0];
+    r.hi = (*p)[1];
+    *p += 2;
+#endif
+    return r;
 }
 
 /* Arithmetic shift right (the portable form; compilers emit one ASR) */
