@@ -1,13 +1,22 @@
 """conv2d 1x1, stride 1, no padding, on the Arm DSP extension (Cortex-M4/M7/M33/M55).
 
-A GEMM blocked 2 output pixels x 2 output channels: per 4 input channels, two LDRs of
-input, four SXTB16 and eight SMLAD (16 MACs) against weights repacked at compile time
-to int16 pairs in the order SXTB16 produces (channel pair, 4-channel group, [c: x0 x2
-x1 x3]) so they load as words without unpacking. input_offset * sum(w) is folded into
-the bias; the output stage is requant.py's. All sizes are C constants.
+One shared C function per structure (unroll, whether exact pairs or clamps exist, whether
+negative ties matter): the sizes are fields of `mcugen_pw_dsp_params`.
 
-Order (overlap): output pixels are written in pairs, pair k after reading only input
-pixels 2k and 2k + 1 (each re-read per channel pair): units of two pixels, lag 0.
+Per pair of output pixels, the pair's input is first widened to int16 in the scratch, in
+the order SXTB16 produces (per 4-channel group: pixel 0's (x0, x2), (x1, x3), then pixel
+1's), so the GEMM loads it as words: per group and channel pair, 2 LDRD of input, 2 LDRD
+of weights (repacked to the same order at compile time) and 8 SMLAD, 16 MACs.
+
+Output channels fall in three kinds, in this order:
+- scaled pairs: requant.py's scaled stage (SMMLAR, ASR, SSAT), their weights and bias
+  pre-multiplied by 2^(left+1);
+- exact pairs: channels the scaled stage cannot take, through the portable mcugen_requantize;
+- constant channels: every int8 input gives the same output (a dead ReLU channel), which is
+  just stored.
+
+Order (overlap): pixel pair k reads input pixels 2k, 2k + 1 into the scratch, then writes
+output pixels 2k, 2k + 1: units of two pixels that read all their input first, lag 1.
 """
 from __future__ import annotations
 
@@ -18,6 +27,7 @@ import numpy as np
 from ...ir import Graph, Node
 from ...targets import Target
 from .. import raster_limit
+from ..common import io_qparams
 from ..conv2d import (  # noqa: F401 - the variant keeps the op's semantics: re-exported for kernel_of
     float_reference,
     geometry,
@@ -28,31 +38,66 @@ from ..conv2d import (  # noqa: F401 - the variant keeps the op's semantics: re-
     quantize_constants,
     reference,
 )
-from .common import ChannelSplit, KernelSource, paired_constants, spec_name, split_channels
-from .requant import FastStage
+from ..weights import constants
+from .common import KernelSource, acc_bounds, folded_bias, spec_name
+from .requant import ScaledStage, constant_channels, needs_ties, scaled_channels, scaled_stage
 
 OP = "conv2d"
 NAME = "pointwise_dsp"
-SCRATCH = False
+SCRATCH = True
 CHANNEL_AXIS = 0
 GROUP = 4  # input channels per SXTB16 pair
+PARAMS = "mcugen_pw_dsp_params"
+ROW = 12  # table words per channel pair: bias0 bias0 bias1 bias1, c0 c1, q0 q1, k0 k1, right0 right1
 
 
 @dataclass(frozen=True)
 class PointwiseSpec:
     fn: str
-    pixels: int
-    in_c: int
-    out_c: int
-    unroll: int  # 4-channel groups per loop iteration
-    fast_pairs: int
-    slow_pairs: int
-    stage: FastStage
-    output_offset: int  # for the slow channels' portable output stage
+    unroll: int  # 4-channel groups per inner loop iteration
+    exact: bool  # some channel pairs need the portable output stage
+    clamps: bool  # the activation narrows the int8 range
+    ties: bool  # negative ties need the sign correction
 
 
-def _split(node: Node, graph: Graph) -> ChannelSplit:
-    return split_channels(node, graph, lowered_params(node).stage, CHANNEL_AXIS)
+@dataclass(frozen=True, eq=False)
+class Channels:
+    """The output channels by kind, pairs in compute order (an odd group repeats its last channel)."""
+
+    scaled: np.ndarray  # (pairs, 2)
+    exact: np.ndarray  # (pairs, 2)
+    constant: np.ndarray  # channel indices
+    values: np.ndarray  # their outputs
+    stage: ScaledStage  # of scaled.ravel()
+    bias: np.ndarray  # folded, per channel
+
+
+def _pairs(channels: np.ndarray) -> np.ndarray:
+    if channels.size % 2:
+        channels = np.append(channels, channels[-1])
+    return channels.reshape(-1, 2)
+
+
+def acc_range(node: Node, graph: Graph) -> tuple[np.ndarray, np.ndarray]:
+    """Per output channel, the lowest and highest accumulator int8 inputs reach (exactly: each
+    tap's term is extreme at an end of the input range, independently of the others)."""
+    weights, bias = constants(node, graph)
+    w = weights.data.astype(np.int64).reshape(weights.shape[0], -1)
+    offset = -io_qparams(node, graph)[0].scalar_zero_point
+    ends = np.stack([(-128 + offset) * w, (127 + offset) * w])
+    b = bias.data.astype(np.int64)
+    return b + ends.min(axis=0).sum(axis=1), b + ends.max(axis=0).sum(axis=1)
+
+
+def channels(node: Node, graph: Graph) -> Channels:
+    stage = lowered_params(node).stage
+    constant, values = constant_channels(stage, *acc_range(node, graph))
+    scaled = scaled_channels(stage, acc_bounds(node, graph, CHANNEL_AXIS)) & ~constant
+    exact = ~scaled & ~constant
+    bias = folded_bias(node, graph, stage, CHANNEL_AXIS)
+    s_pairs = _pairs(np.flatnonzero(scaled))
+    return Channels(s_pairs, _pairs(np.flatnonzero(exact)), np.flatnonzero(constant), values[constant],
+                    scaled_stage(stage, bias, s_pairs.ravel()), bias)
 
 
 def applies(node: Node, graph: Graph, target: Target) -> bool:
@@ -64,46 +109,81 @@ def applies(node: Node, graph: Graph, target: Target) -> bool:
     return pointwise and same and g.in_c % GROUP == 0
 
 
-def packed_weights(weights: np.ndarray, pairs: np.ndarray) -> np.ndarray:
-    """(C_out, C_in) int8 -> int16 pairs as int32 words in the kernel's read order: per channel
-    pair, per group of 4 input channels, each channel's (x0, x2) and (x1, x3), the halves
-    SXTB16 pairs up (words, so the compiler may load two at once with LDRD)."""
+def packed_weights(weights: np.ndarray, pairs: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """(C_out, C_in) int8 -> int16 pairs (times each channel's `scale`) as int32 words in the
+    kernel's read order: per channel pair, per group of 4 input channels, each channel's
+    (x0, x2) and (x1, x3), the halves SXTB16 pairs up."""
     in_c = weights.shape[1]
-    w = weights.astype(np.int16)[pairs.ravel()].reshape(len(pairs), 2, in_c // GROUP, GROUP)[..., [0, 2, 1, 3]]
-    return np.ascontiguousarray(w.transpose(0, 2, 1, 3)).ravel().view("<i4").astype(np.int32)  # word pairs
+    scaled = weights.astype(np.int64)[pairs.ravel()] * scale.reshape(-1, 1)
+    assert np.abs(scaled).max(initial=0) < 1 << 15
+    w = scaled.astype(np.int16).reshape(len(pairs), 2, in_c // GROUP, GROUP)[..., [0, 2, 1, 3]]
+    return np.ascontiguousarray(w.transpose(0, 2, 1, 3)).ravel().view("<i4").astype(np.int32)
 
 
 def spec(node: Node, graph: Graph, optimize: str) -> PointwiseSpec:
-    g, split = geometry(node, graph), _split(node, graph)
-    fs = split.stage
-    groups = g.in_c // GROUP
+    groups = geometry(node, graph).in_c // GROUP
     unroll = max(u for u in (1, 2, 4, 8) if groups % u == 0 and (optimize == "speed" or u <= 2))
-    pixels = g.out_h * g.out_w
-    values = (pixels, g.in_c, g.out_c, unroll, len(split.fast), len(split.slow), fs.uniform_left,
-              int(fs.all_right), fs.act_min, fs.act_max)
-    return PointwiseSpec(spec_name("mcugen_pw_dsp", values), pixels, g.in_c, g.out_c, unroll, len(split.fast),
-                         len(split.slow), fs, lowered_params(node).stage.output_offset)
+    stage, ch = lowered_params(node).stage, channels(node, graph)
+    exact, clamps, ties = bool(ch.exact.size), stage.act_min > -128 or stage.act_max < 127, needs_ties(stage)
+    return PointwiseSpec(spec_name("mcugen_pw_dsp", (unroll, int(exact), int(clamps), int(ties))),
+                         unroll, exact, clamps, ties)
 
 
 def c_kernel(node: Node, graph: Graph, optimize: str) -> KernelSource:
     s = spec(node, graph, optimize)
-    return KernelSource(s.fn, "kernels/arm/pointwise_dsp.c.j2", s, ("mcugen_dsp.h",))
+    return KernelSource(s.fn, "kernels/arm/pointwise_dsp.c.j2", s, ("mcugen_dsp.h",), PARAMS)
 
 
 def c_params(node: Node, graph: Graph) -> dict[str, int]:
-    return {}
+    g, ch, stage = geometry(node, graph), channels(node, graph), lowered_params(node).stage
+    return {
+        "pixels": g.out_h * g.out_w,
+        "in_c": g.in_c,
+        "out_c": g.out_c,
+        "scaled_pairs": len(ch.scaled),
+        "exact_pairs": len(ch.exact),
+        "constants": len(ch.constant),
+        "output_offset": stage.output_offset,
+        "act_min": stage.act_min,
+        "act_max": stage.act_max,
+    }
+
+
+def _table(ch: Channels, node: Node) -> np.ndarray:
+    """Per pair, ROW words: the scaled pairs' stage constants, then the exact pairs' (q, shift in
+    the k words, the bias unscaled)."""
+    stage = lowered_params(node).stage
+    s = ch.stage
+    rows = []
+    if ch.scaled.size:
+        per = [v.reshape(-1, 2) for v in (s.bias, s.multiplier, s.k, s.right)]
+        b = per[0]
+        rows.append(np.concatenate([b[:, :1], b[:, :1], b[:, 1:], b[:, 1:], ch.scaled, *per[1:]], axis=1))
+    if ch.exact.size:
+        e = ch.exact
+        b = ch.bias[e]
+        rows.append(np.concatenate([b[:, :1], b[:, :1], b[:, 1:], b[:, 1:], e, stage.multiplier[e], stage.shift[e],
+                                    np.zeros_like(e)], axis=1))
+    return np.concatenate(rows).astype(np.int32).ravel() if rows else np.zeros(ROW, np.int32)
 
 
 def c_constants(node: Node, graph: Graph) -> list[tuple[str, np.ndarray]]:
-    return paired_constants(node, graph, _split(node, graph), packed_weights)
+    ch = channels(node, graph)
+    weights, _ = constants(node, graph)
+    w = np.asarray(weights.data, np.int8).reshape(weights.shape[0], -1)
+    pairs = np.concatenate([ch.scaled, ch.exact])
+    scale = np.concatenate([ch.stage.scale, np.ones(ch.exact.size, np.int64)])
+    packed = packed_weights(w, pairs, scale) if pairs.size else np.zeros(1, np.int32)
+    fills = np.stack([ch.constant, ch.values], axis=1).astype(np.int32).ravel() if ch.constant.size else np.zeros(2, np.int32)
+    return [("weights", packed), ("table", _table(ch, node)), ("constants", fills)]
 
 
 def scratch_bytes(node: Node, graph: Graph) -> int:
-    return 0
+    return 2 * geometry(node, graph).in_c * 2  # two pixels' inputs as int16
 
 
 def overlap_limits(node: Node, graph: Graph) -> tuple[int | None, ...]:
     g = geometry(node, graph)
     pixels = g.out_h * g.out_w
     first = np.arange(0, pixels, 2, dtype=np.int64) * g.in_c
-    return (raster_limit(first, 2 * g.out_c, pixels * g.in_c, lag=0),)
+    return (raster_limit(first, 2 * g.out_c, pixels * g.in_c, lag=1),)
