@@ -89,6 +89,18 @@ static inline mcugen_pair mcugen_next_pair(const int32_t **p)
     return r;
 }
 
+/* Stores lo, hi at (*p)[0], (*p)[1] and advances *p past them: one STRD with writeback */
+static inline void mcugen_put_pair(int32_t **p, int32_t lo, int32_t hi)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    __asm__("strd %2, %3, [%0], #8" : "+r"(*p), "=m"(*(int32_t(*)[2]) * p) : "r"(lo), "r"(hi));
+#else
+    (*p)[0] = lo;
+    (*p)[1] = hi;
+    *p += 2;
+#endif
+}
+
 /* Arithmetic shift right (the portable form; compilers emit one ASR) */
 static inline int32_t mcugen_asr(int32_t x, int32_t n)
 {
