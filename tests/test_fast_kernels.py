@@ -12,7 +12,18 @@ from hypothesis import strategies as st
 
 from c_harness import available_compilers, compile_and_run
 from mcugen.compiler import CalibrationOptions, compile_model
-from mcugen.kernels.arm.requant import MAX_RIGHT, fast_channels, fast_requantize, fast_stage
+from mcugen.kernels.arm import pointwise_dsp
+from mcugen.kernels.arm.requant import (
+    MAX_RIGHT,
+    MAX_SCALED_LEFT,
+    constant_channels,
+    fast_channels,
+    fast_requantize,
+    fast_stage,
+    scaled_channels,
+    scaled_requantize,
+    scaled_stage,
+)
 from mcugen.kernels.weights import OutputStage
 from mcugen.quant.arith import requantize
 from onnx_builders import OnnxGraph
@@ -48,6 +59,55 @@ def test_fast_channels_refuse_what_would_overflow():
     stage = OutputStage(0, 0, 0, -128, 127, np.array([1 << 30] * 3, np.int32), np.array([-3, -23, 2], np.int32))
     bounds = np.array([(1 << 30) - 1, 5, 1 << 28])
     np.testing.assert_array_equal(fast_channels(stage, bounds), [True, False, False])
+
+
+@st.composite
+def scaled_cases(draw: st.DrawFn) -> tuple[OutputStage, int, np.ndarray]:
+    """A one-channel stage the scaled path accepts, its accumulator bound and accumulators
+    (the bound's ends and ties among them)."""
+    shift = draw(st.integers(-MAX_RIGHT, -1) | st.integers(0, MAX_SCALED_LEFT))
+    q = draw(st.one_of(st.just(0), st.just(1 << 30), st.integers(1 << 30, (1 << 31) - 1)))
+    left = max(shift, 0)
+    bound = draw(st.integers(0, ((1 << 31) - 1) >> (left + 1)))
+    zp = draw(st.integers(-128, 127))
+    lo = draw(st.integers(-128, 127))
+    hi = draw(st.integers(lo, 127))
+    stage = OutputStage(0, 0, zp, lo, hi, np.array([q], np.int32), np.array([shift], np.int32))
+    accs = draw(st.lists(st.integers(-bound, bound), min_size=1, max_size=20)) + [bound, -bound]
+    return stage, bound, np.array(accs, np.int64)
+
+
+@settings(max_examples=500, deadline=None)
+@given(scaled_cases())
+def test_scaled_output_stage_equals_tflite(case):
+    stage, bound, acc = case
+    accepted = scaled_channels(stage, np.array([bound]))
+    assert accepted[0] == (stage.shift[0] < 0)  # right >= 1 is the only condition left to fail
+    if not accepted[0]:
+        return
+    ss = scaled_stage(stage, np.zeros(1), np.array([0]))
+    expected = requantize(acc, stage.multiplier[0], stage.shift[0], stage.output_offset, stage.act_min, stage.act_max)
+    np.testing.assert_array_equal(scaled_requantize(acc[:, None], ss)[:, 0], expected)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    q=st.one_of(st.just(0), st.integers(1 << 30, (1 << 31) - 1)),
+    shift=st.integers(-31, 30),
+    zp=st.integers(-128, 127),
+    lo=st.integers(-(1 << 31), (1 << 31) - 1),
+    width=st.integers(0, 1 << 20),
+    samples=st.lists(st.floats(0, 1), min_size=1, max_size=10),
+)
+def test_constant_channels_are_constant_over_their_range(q, shift, zp, lo, width, samples):
+    hi = min(lo + width, (1 << 31) - 1)
+    stage = OutputStage(0, 0, zp, -128, 127, np.array([q], np.int32), np.array([shift], np.int32))
+    constant, value = constant_channels(stage, np.array([lo]), np.array([hi]))
+    if lo == hi and lo << max(shift, 0) in range(-(1 << 31), 1 << 31):
+        assert constant[0]
+    if constant[0]:
+        accs = np.array([lo, hi, *(lo + int(f * (hi - lo)) for f in samples)], np.int64)
+        np.testing.assert_array_equal(requantize(accs, q, shift, zp, -128, 127), value[0])
 
 
 _FAST_OUT_MAIN = """
@@ -111,6 +171,19 @@ def test_pointwise_variant_is_bit_exact_on_the_host(tmp_path, seed, channels, la
     variants = [n.variant for n in compiled.graph.nodes if n.op == "conv2d"]
     assert variants == ["pointwise_dsp"] * len(variants)
     assert_host_c_matches_sim(compiled, seed)
+
+
+def test_pointwise_exact_pairs_are_bit_exact_on_the_host(tmp_path, monkeypatch):
+    """Channels the scaled stage refuses go through the exact pairs (VWW has none: force every
+    other channel there)."""
+    real = pointwise_dsp.scaled_channels
+    monkeypatch.setattr(pointwise_dsp, "scaled_channels", lambda stage, bound: real(stage, bound) & (
+        np.arange(bound.size) % 2 == 0))
+    path = _pointwise_chain(tmp_path, 7, [8, 12, 9], (3, 3), 2)
+    compiled = compile_model(path, CalibrationOptions(), target="cortex-m7")
+    nodes = [n for n in compiled.graph.nodes if n.op == "conv2d"]
+    assert all(pointwise_dsp.channels(n, compiled.graph).exact.size for n in nodes)
+    assert_host_c_matches_sim(compiled, 7)
 
 
 @pytest.mark.parametrize("target, first_in, expected", [
