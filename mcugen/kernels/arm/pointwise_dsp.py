@@ -47,7 +47,6 @@ NAME = "pointwise_dsp"
 SCRATCH = True
 CHANNEL_AXIS = 0
 GROUP = 4  # input channels per SXTB16 pair
-PARAMS = "mcugen_pw_dsp_params"
 ROW = 12  # table words per channel pair: bias0 bias0 bias1 bias1, c0 c1, q0 q1, k0 k1, right0 right1
 
 
@@ -58,6 +57,11 @@ class PointwiseSpec:
     exact: bool  # some channel pairs need the portable output stage
     clamps: bool  # the activation narrows the int8 range
     ties: bool  # negative ties need the sign correction
+
+    @property
+    def params(self) -> str:
+        """The params struct type: its fields are those this structure reads (cppcheck flags unread ones)."""
+        return f"mcugen_pw_dsp{'_exact' if self.exact else '_clamp' if self.clamps else ''}_params"
 
 
 @dataclass(frozen=True, eq=False)
@@ -131,22 +135,19 @@ def spec(node: Node, graph: Graph, optimize: str) -> PointwiseSpec:
 
 def c_kernel(node: Node, graph: Graph, optimize: str) -> KernelSource:
     s = spec(node, graph, optimize)
-    return KernelSource(s.fn, "kernels/arm/pointwise_dsp.c.j2", s, ("mcugen_dsp.h",), PARAMS)
+    return KernelSource(s.fn, "kernels/arm/pointwise_dsp.c.j2", s, ("mcugen_dsp.h",), s.params)
 
 
 def c_params(node: Node, graph: Graph) -> dict[str, int]:
     g, ch, stage = geometry(node, graph), channels(node, graph), lowered_params(node).stage
-    return {
-        "pixels": g.out_h * g.out_w,
-        "in_c": g.in_c,
-        "out_c": g.out_c,
-        "scaled_pairs": len(ch.scaled),
-        "exact_pairs": len(ch.exact),
-        "constants": len(ch.constant),
-        "output_offset": stage.output_offset,
-        "act_min": stage.act_min,
-        "act_max": stage.act_max,
-    }
+    s = spec(node, graph, "speed")
+    fields = {"pixels": g.out_h * g.out_w, "in_c": g.in_c, "out_c": g.out_c, "scaled_pairs": len(ch.scaled),
+              "constants": len(ch.constant)}
+    if s.exact or s.clamps:
+        fields.update(act_min=stage.act_min, act_max=stage.act_max)
+    if s.exact:
+        fields.update(exact_pairs=len(ch.exact), output_offset=stage.output_offset)
+    return fields
 
 
 def _table(ch: Channels, node: Node) -> np.ndarray:
