@@ -1,0 +1,121 @@
+"""conv2d with a KH x KW kernel whose window rows fit one vector (KW * C_in <= 16, KH <= 3:
+MobileNets' first layer) on Helium (MVE, Cortex-M55).
+
+In NHWC one kernel row of a window is KW * C_in contiguous bytes, so one VLDRB.8 loads it
+(with up to 16 - KW * C_in bytes beyond it); each output channel's weights are stored as
+KH vectors of 16 int8, zero past the row, so the extra bytes add nothing. Per pair of
+output pixels the 2 * KH input vectors stay in registers and each channel costs KH weight
+loads and 2 * KH VMLADAVA.S8 (16 MACs each), the accumulators starting at the folded bias
+(padding taps read the input zero point: common.folded_bias). A window that crosses the
+padding, or whose last vector would read past the input, is first gathered into the
+scratch (zero point where the padding is). The 8 accumulators of a pixel go through the
+scratch into two int32x4 vectors (even and odd channels) and depthwise_mve's exact vector
+output stage. Output channels not a multiple of 8 end with an overlapping group, like
+depthwise_mve; C_out >= 8. All sizes are run-time fields of `mcugen_conv_mve_params`.
+
+No overlap is declared: a pair reads a window anywhere above it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...ir import Graph, Node
+from ...targets import Target
+from ..common import io_qparams
+from ..conv2d import (  # noqa: F401 - the variant keeps the op's semantics: re-exported for kernel_of
+    float_reference,
+    geometry,
+    lower,
+    lowered_params,
+    macs,
+    output_qparams,
+    quantize_constants,
+    reference,
+)
+from ..weights import constants
+from .common import KernelSource, folded_bias, spec_name
+from .depthwise_mve import LANES, MveStageSpec, group_starts, mve_stage_spec, stage_table
+
+OP = "conv2d"
+NAME = "conv_mve"
+SCRATCH = True
+CHANNEL_AXIS = 0
+PARAMS = "mcugen_conv_mve_params"
+VECTOR = 16  # bytes per window row vector
+MAX_KH = 3  # 2 * KH input vectors + a weight vector within the 8 Q registers
+
+
+@dataclass(frozen=True)
+class ConvMveSpec:
+    fn: str
+    kh: int
+    stage: MveStageSpec
+
+
+def applies(node: Node, graph: Graph, target: Target) -> bool:
+    if node.op != OP or not target.has_mve or lowered_params(node).stage.weight_offset != 0:
+        return False
+    g = geometry(node, graph)
+    return (g.kernel_h * g.kernel_w > 1 and g.kernel_h <= MAX_KH and g.kernel_w * g.in_c <= VECTOR
+            and g.out_c >= LANES)
+
+
+def packed_weights(weights: np.ndarray, kh: int, starts: np.ndarray) -> np.ndarray:
+    """(C_out, KH * KW * C_in) int8 -> per group of 8 channels, per channel, KH rows of 16 int8
+    (a kernel row, then zeros)."""
+    row = weights.shape[1] // kh
+    padded = np.zeros((weights.shape[0], kh, VECTOR), np.int8)
+    padded[:, :, :row] = weights.reshape(-1, kh, row)
+    ch = starts[:, None] + np.arange(LANES)
+    return np.ascontiguousarray(padded[ch]).ravel()
+
+
+def spec(node: Node, graph: Graph) -> ConvMveSpec:
+    kh, s = geometry(node, graph).kernel_h, mve_stage_spec(lowered_params(node).stage)
+    return ConvMveSpec(spec_name("mcugen_conv_mve", (kh, int(s.any_left), int(s.all_right))), kh, s)
+
+
+def c_kernel(node: Node, graph: Graph, optimize: str) -> KernelSource:
+    s = spec(node, graph)
+    return KernelSource(s.fn, "kernels/arm/conv_mve.c.j2", s, ("mcugen_mve.h",), PARAMS)
+
+
+def c_params(node: Node, graph: Graph) -> dict[str, int]:
+    g, stage = geometry(node, graph), lowered_params(node).stage
+    return {
+        "in_h": g.in_h,
+        "in_w": g.in_w,
+        "in_c": g.in_c,
+        "out_h": g.out_h,
+        "out_w": g.out_w,
+        "out_c": g.out_c,
+        "kernel_w": g.kernel_w,
+        "stride_h": g.stride_h,
+        "stride_w": g.stride_w,
+        "pad_top": g.pad_top,
+        "pad_left": g.pad_left,
+        "pad_value": io_qparams(node, graph)[0].scalar_zero_point,
+        "output_offset": stage.output_offset,
+        "act_min": stage.act_min,
+        "act_max": stage.act_max,
+    }
+
+
+def c_constants(node: Node, graph: Graph) -> list[tuple[str, np.ndarray]]:
+    weights, _ = constants(node, graph)
+    stage, s = lowered_params(node).stage, spec(node, graph)
+    starts = group_starts(geometry(node, graph).out_c)
+    w = np.asarray(weights.data, np.int8).reshape(weights.shape[0], -1)
+    table = stage_table(stage, folded_bias(node, graph, stage, CHANNEL_AXIS), s.stage, starts)
+    return [("weights", packed_weights(w, s.kh, starts)), ("table", table)]
+
+
+def scratch_bytes(node: Node, graph: Graph) -> int:
+    # the 16 accumulators of a pair (first: word-aligned), then two pixels' gathered windows
+    return 2 * LANES * 4 + 2 * spec(node, graph).kh * VECTOR
+
+
+def overlap_limits(node: Node, graph: Graph) -> tuple[int | None, ...]:
+    return (None,)

@@ -1,0 +1,158 @@
+/* Produced by mcugen: what the Helium (MVE) kernels share. On a core with MVE the helpers
+ * are single instructions (or short fixed sequences); elsewhere mcugen_mve_emul.h gives their
+ * exact C twins, so the kernels also build (and are tested) on a host. */
+#ifndef MCUGEN_MVE_H
+#define MCUGEN_MVE_H
+
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+#include <arm_mve.h>
+
+typedef int8x16_t mcugen_i8x16;
+typedef int16x8_t mcugen_i16x8;
+typedef int32x4_t mcugen_i32x4;
+
+static inline mcugen_i8x16 mcugen_mve_ld8(const int8_t *p)
+{
+    return vldrbq_s8(p);
+}
+
+/* VLDRB.S16: 8 bytes, each sign-extended into an int16 lane */
+static inline mcugen_i16x8 mcugen_mve_ld8_s16(const int8_t *p)
+{
+    return vldrbq_s16(p);
+}
+
+static inline mcugen_i32x4 mcugen_mve_ld32(const int32_t *p)
+{
+    return vldrwq_s32(p);
+}
+
+static inline mcugen_i32x4 mcugen_mve_dup32(int32_t v)
+{
+    return vdupq_n_s32(v);
+}
+
+/* VMLADAVA.S8: acc + the sum of the 16 lanes' products, modulo 2^32 */
+static inline int32_t mcugen_mve_mladava8(int32_t acc, mcugen_i8x16 a, mcugen_i8x16 b)
+{
+    return vmladavaq_s8(acc, a, b);
+}
+
+/* TFLite's MultiplyByQuantizedMultiplier lane by lane, exact for every int32 acc, when every
+ * lane shifts right (shift < 0; nr = shift): VQRDMULH is SaturatingRoundingDoublingHighMul;
+ * VRSHL rounds ties up where RoundingDivideByPOT rounds them away from zero, so negative
+ * values are lowered by one first (q >= 0 keeps VQRDMULH above INT32_MIN: no wrap). */
+static inline mcugen_i32x4 mcugen_mve_mbqm(mcugen_i32x4 acc, mcugen_i32x4 q, mcugen_i32x4 nr)
+{
+    const mcugen_i32x4 y = vqrdmulhq_s32(acc, q);
+    return vrshlq_s32(vaddq_s32(y, vshrq_n_s32(y, 31)), nr);
+}
+
+/* The same for any shift: left = max(shift, 0), nr = min(shift, 0), fix = -1 where shift < 0, else 0 */
+static inline mcugen_i32x4 mcugen_mve_mbqm_any(mcugen_i32x4 acc, mcugen_i32x4 q, mcugen_i32x4 left, mcugen_i32x4 nr,
+                                              mcugen_i32x4 fix)
+{
+    const mcugen_i32x4 y = vqrdmulhq_s32(vshlq_s32(acc, left), q);
+    return vrshlq_s32(vaddq_s32(y, vandq_s32(vshrq_n_s32(y, 31), fix)), nr);
+}
+
+/* even, odd: MultiplyByQuantizedMultiplier of 8 channels' even and odd lanes -> the 8 outputs in
+ * channel order as int16 lanes: saturating narrow, saturating zero point, clamp (saturation
+ * never changes a clamped result: the clamp bounds lie in int8) */
+static inline mcugen_i16x8 mcugen_mve_out16(mcugen_i32x4 even, mcugen_i32x4 odd, int32_t zp, int32_t lo, int32_t hi)
+{
+    mcugen_i16x8 h = vqmovnbq_s32(vuninitializedq_s16(), even);
+    h = vqmovntq_s32(h, odd);
+    h = vqaddq_n_s16(h, (int16_t)zp);
+    return vminq_s16(vmaxq_s16(h, vdupq_n_s16((int16_t)lo)), vdupq_n_s16((int16_t)hi));
+}
+
+/* VSTRB.16: the low byte of each int16 lane */
+static inline void mcugen_mve_st8_s16(int8_t *p, mcugen_i16x8 v)
+{
+    vstrbq_s16(p, v);
+}
+/* depthwise_mve's 9 taps for 8 channels: the window rows at *r0, *r1, *r2 (each pointer then
+ * moves on 8 channels), columns `c` bytes apart, weights w[tap * 8 + lane]; VMULLB / VMULLT
+ * products added to the even / odd channels' accumulators. Written in assembly: GCC 12 gives
+ * widening loads (low registers only) a MOV and an ADD each and hoists all loads, spilling. */
+static inline void mcugen_mve_dw_taps(mcugen_i32x4 *even, mcugen_i32x4 *odd, const int8_t **r0, const int8_t **r1,
+                                      const int8_t **r2, int32_t c, const int8_t *w)
+{
+    mcugen_i16x8 x, wv;
+    mcugen_i32x4 prod;
+    const int8_t *a;
+    __asm__ volatile(
+        "add %[a], %[r0], %[c]\n\t"
+        "vldrb.s16 %q[x], [%[r0]], #8\n\t"
+        "vldrb.s16 %q[w], [%[wp]]\n\t"
+        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
+        "vadd.i32 %q[e], %q[e], %q[p]\n\t"
+        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
+        "vadd.i32 %q[o], %q[o], %q[p]\n\t"
+        "vldrb.s16 %q[x], [%[a]]\n\t"
+        "vldrb.s16 %q[w], [%[wp], #8]\n\t"
+        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
+        "vadd.i32 %q[e], %q[e], %q[p]\n\t"
+        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
+        "vadd.i32 %q[o], %q[o], %q[p]\n\t"
+        "add %[a], %[a], %[c]\n\t"
+        "vldrb.s16 %q[x], [%[a]]\n\t"
+        "vldrb.s16 %q[w], [%[wp], #16]\n\t"
+        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
+        "vadd.i32 %q[e], %q[e], %q[p]\n\t"
+        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
+        "vadd.i32 %q[o], %q[o], %q[p]\n\t"
+        "add %[a], %[r1], %[c]\n\t"
+        "vldrb.s16 %q[x], [%[r1]], #8\n\t"
+        "vldrb.s16 %q[w], [%[wp], #24]\n\t"
+        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
+        "vadd.i32 %q[e], %q[e], %q[p]\n\t"
+        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
+        "vadd.i32 %q[o], %q[o], %q[p]\n\t"
+        "vldrb.s16 %q[x], [%[a]]\n\t"
+        "vldrb.s16 %q[w], [%[wp], #32]\n\t"
+        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
+        "vadd.i32 %q[e], %q[e], %q[p]\n\t"
+        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
+        "vadd.i32 %q[o], %q[o], %q[p]\n\t"
+        "add %[a], %[a], %[c]\n\t"
+        "vldrb.s16 %q[x], [%[a]]\n\t"
+        "vldrb.s16 %q[w], [%[wp], #40]\n\t"
+        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
+        "vadd.i32 %q[e], %q[e], %q[p]\n\t"
+        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
+        "vadd.i32 %q[o], %q[o], %q[p]\n\t"
+        "add %[a], %[r2], %[c]\n\t"
+        "vldrb.s16 %q[x], [%[r2]], #8\n\t"
+        "vldrb.s16 %q[w], [%[wp], #48]\n\t"
+        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
+        "vadd.i32 %q[e], %q[e], %q[p]\n\t"
+        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
+        "vadd.i32 %q[o], %q[o], %q[p]\n\t"
+        "vldrb.s16 %q[x], [%[a]]\n\t"
+        "vldrb.s16 %q[w], [%[wp], #56]\n\t"
+        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
+        "vadd.i32 %q[e], %q[e], %q[p]\n\t"
+        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
+        "vadd.i32 %q[o], %q[o], %q[p]\n\t"
+        "add %[a], %[a], %[c]\n\t"
+        "vldrb.s16 %q[x], [%[a]]\n\t"
+        "vldrb.s16 %q[w], [%[wp], #64]\n\t"
+        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
+        "vadd.i32 %q[e], %q[e], %q[p]\n\t"
+        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
+        "vadd.i32 %q[o], %q[o], %q[p]\n\t"
+        : [e] "+w"(*even), [o] "+w"(*odd), [x] "=&w"(x), [w] "=&w"(wv), [p] "=&w"(prod), [a] "=&l"(a),
+          [r0] "+l"(*r0), [r1] "+l"(*r1), [r2] "+l"(*r2)
+        : [c] "r"(c), [wp] "l"(w)
+        : "memory");
+}
+#else
+#include "mcugen_mve_emul.h"
+#endif
+
+#endif

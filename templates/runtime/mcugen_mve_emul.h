@@ -1,0 +1,202 @@
+/* Produced by mcugen: portable C99 twins of the Helium (MVE) helpers in mcugen_mve.h, so the
+ * same kernel source runs (and is tested) on any host. Each computes exactly what its
+ * instructions compute on the whole input range: sums wrap modulo 2^32 like the hardware
+ * (through uint32_t, never signed overflow), saturations and roundings as the Arm ARM says. */
+#ifndef MCUGEN_MVE_EMUL_H
+#define MCUGEN_MVE_EMUL_H
+
+#include <stdint.h>
+
+typedef struct {
+    int8_t v[16];
+} mcugen_i8x16;
+
+typedef struct {
+    int16_t v[8];
+} mcugen_i16x8;
+
+typedef struct {
+    int32_t v[4];
+} mcugen_i32x4;
+
+static inline mcugen_i8x16 mcugen_mve_ld8(const int8_t *p)
+{
+    mcugen_i8x16 r;
+    int32_t i;
+    for (i = 0; i < 16; ++i) {
+        r.v[i] = p[i];
+    }
+    return r;
+}
+
+static inline mcugen_i32x4 mcugen_mve_dup32(int32_t x)
+{
+    mcugen_i32x4 r;
+    int32_t i;
+    for (i = 0; i < 4; ++i) {
+        r.v[i] = x;
+    }
+    return r;
+}
+
+/* VMLADAVA.S8 */
+static inline int32_t mcugen_mve_mladava8(int32_t acc, mcugen_i8x16 a, mcugen_i8x16 b)
+{
+    uint32_t s = (uint32_t)acc;
+    int32_t i;
+    for (i = 0; i < 16; ++i) {
+        s += (uint32_t)((int32_t)a.v[i] * (int32_t)b.v[i]);
+    }
+    return (int32_t)s;
+}
+static inline int32_t mcugen_emul_sat(int64_t v, int32_t bits)
+{
+    const int64_t hi = ((int64_t)1 << (bits - 1)) - 1;
+    return (int32_t)(v > hi ? hi : (v < -hi - 1 ? -hi - 1 : v));
+}
+
+static inline mcugen_i32x4 mcugen_mve_ld32(const int32_t *p)
+{
+    mcugen_i32x4 r;
+    int32_t i;
+    for (i = 0; i < 4; ++i) {
+        r.v[i] = p[i];
+    }
+    return r;
+}
+
+static inline mcugen_i16x8 mcugen_mve_ld8_s16(const int8_t *p)
+{
+    mcugen_i16x8 r;
+    int32_t i;
+    for (i = 0; i < 8; ++i) {
+        r.v[i] = (int16_t)p[i];
+    }
+    return r;
+}
+
+static inline mcugen_i32x4 mcugen_mve_mullb16(mcugen_i16x8 a, mcugen_i16x8 b)
+{
+    mcugen_i32x4 r;
+    int32_t i;
+    for (i = 0; i < 4; ++i) {
+        r.v[i] = (int32_t)a.v[2 * i] * (int32_t)b.v[2 * i];
+    }
+    return r;
+}
+
+static inline mcugen_i32x4 mcugen_mve_mullt16(mcugen_i16x8 a, mcugen_i16x8 b)
+{
+    mcugen_i32x4 r;
+    int32_t i;
+    for (i = 0; i < 4; ++i) {
+        r.v[i] = (int32_t)a.v[2 * i + 1] * (int32_t)b.v[2 * i + 1];
+    }
+    return r;
+}
+
+/* VADD.I32: modulo 2^32 */
+static inline mcugen_i32x4 mcugen_mve_add32(mcugen_i32x4 a, mcugen_i32x4 b)
+{
+    mcugen_i32x4 r;
+    int32_t i;
+    for (i = 0; i < 4; ++i) {
+        r.v[i] = (int32_t)((uint32_t)a.v[i] + (uint32_t)b.v[i]);
+    }
+    return r;
+}
+
+/* VQRDMULH.S32 lane: saturate((2*a*b + 2^31) >> 32) */
+static inline int32_t mcugen_emul_qrdmulh(int32_t a, int32_t b)
+{
+    if (a == INT32_MIN && b == INT32_MIN) {
+        return INT32_MAX;
+    }
+    {
+        const int64_t v = 2 * (int64_t)a * (int64_t)b + ((int64_t)1 << 31);
+        return (int32_t)(v >= 0 ? v >> 32 : ~(~v >> 32));
+    }
+}
+
+/* VRSHL.S32 lane by a shift in -32..31 (the low byte of n, signed): a right shift rounds ties up,
+ * exactly (the hardware adds the rounding constant in a wider register) */
+static inline int32_t mcugen_emul_rshl(int32_t a, int32_t n)
+{
+    if (n >= 0) {
+        return (int32_t)((uint32_t)a << n);
+    }
+    {
+        const int64_t v = (int64_t)a + ((int64_t)1 << (-n - 1));
+        return (int32_t)(v >= 0 ? v >> -n : ~(~v >> -n));
+    }
+}
+
+/* VSHL.S32 by vector lane: left shifts wrap, right shifts are arithmetic */
+static inline int32_t mcugen_emul_shl(int32_t a, int32_t n)
+{
+    if (n >= 0) {
+        return (int32_t)((uint32_t)a << n);
+    }
+    return a >= 0 ? a >> -n : ~(~a >> -n);
+}
+
+static inline mcugen_i32x4 mcugen_mve_mbqm(mcugen_i32x4 acc, mcugen_i32x4 q, mcugen_i32x4 nr)
+{
+    mcugen_i32x4 r;
+    int32_t i;
+    for (i = 0; i < 4; ++i) {
+        const int32_t y = mcugen_emul_qrdmulh(acc.v[i], q.v[i]);
+        r.v[i] = mcugen_emul_rshl((int32_t)((uint32_t)y + (uint32_t)(y < 0 ? -1 : 0)), nr.v[i]);
+    }
+    return r;
+}
+
+static inline mcugen_i32x4 mcugen_mve_mbqm_any(mcugen_i32x4 acc, mcugen_i32x4 q, mcugen_i32x4 left, mcugen_i32x4 nr,
+                                              mcugen_i32x4 fix)
+{
+    mcugen_i32x4 r;
+    int32_t i;
+    for (i = 0; i < 4; ++i) {
+        const int32_t y = mcugen_emul_qrdmulh(mcugen_emul_shl(acc.v[i], left.v[i]), q.v[i]);
+        r.v[i] = mcugen_emul_rshl((int32_t)((uint32_t)y + (uint32_t)((y < 0 ? -1 : 0) & fix.v[i])), nr.v[i]);
+    }
+    return r;
+}
+
+static inline mcugen_i16x8 mcugen_mve_out16(mcugen_i32x4 even, mcugen_i32x4 odd, int32_t zp, int32_t lo, int32_t hi)
+{
+    mcugen_i16x8 h;
+    int32_t i;
+    for (i = 0; i < 8; ++i) {
+        const int32_t v = mcugen_emul_sat((int64_t)mcugen_emul_sat(i % 2 ? odd.v[i / 2] : even.v[i / 2], 16) + zp, 16);
+        h.v[i] = (int16_t)(v < lo ? lo : (v > hi ? hi : v));
+    }
+    return h;
+}
+
+static inline void mcugen_mve_st8_s16(int8_t *p, mcugen_i16x8 v)
+{
+    int32_t i;
+    for (i = 0; i < 8; ++i) {
+        p[i] = (int8_t)v.v[i];
+    }
+}
+static inline void mcugen_mve_dw_taps(mcugen_i32x4 *even, mcugen_i32x4 *odd, const int8_t **r0, const int8_t **r1,
+                                      const int8_t **r2, int32_t c, const int8_t *w)
+{
+    const int8_t **rows[3];
+    int32_t ky, kx;
+    rows[0] = r0;
+    rows[1] = r1;
+    rows[2] = r2;
+    for (ky = 0; ky < 3; ++ky) {
+        for (kx = 0; kx < 3; ++kx) {
+            const mcugen_i16x8 x = mcugen_mve_ld8_s16(*rows[ky] + kx * c), wv = mcugen_mve_ld8_s16(w + 8 * (3 * ky + kx));
+            *even = mcugen_mve_add32(*even, mcugen_mve_mullb16(x, wv));
+            *odd = mcugen_mve_add32(*odd, mcugen_mve_mullt16(x, wv));
+        }
+        *rows[ky] += 8;
+    }
+}
+
+#endif
