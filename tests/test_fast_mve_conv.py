@@ -1,0 +1,185 @@
+"""The Helium variants depthwise_mve and conv_mve (mcugen/kernels/arm/) compute exactly the
+simulator's int8 on the host, through the portable C twins of templates/runtime/mcugen_mve_emul.h;
+their vector output stage equals TFLite's requantize over the whole int32 range."""
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from c_harness import available_compilers, compile_and_run
+from mcugen.compiler import CalibrationOptions, compile_model
+from mcugen.kernels.arm.depthwise_mve import group_starts, lane_order, packed_weights
+from mcugen.quant.arith import INT32_MAX, INT32_MIN, requantize
+from onnx_builders import OnnxGraph
+from variant_checks import assert_host_c_matches_sim, deaden_last_conv
+
+_STAGE_MAIN = """
+#include <stdio.h>
+#include "mcugen_mve.h"
+/* per record: zp, lo, hi, then 8 lanes of (acc, q, shift); prints the 8 outputs of the general
+ * stage, then (0 when some lane does not shift right) those of the right-shift-only one */
+int main(void)
+{
+    int32_t v[27];
+    while (fread(v, sizeof v, 1, stdin) == 1) {
+        int32_t acc[8], q[8], left[8], nr[8], fix[8], i, right = 1;
+        int8_t out[8], fast[8] = {0};
+        for (i = 0; i < 8; ++i) {
+            const int32_t lane = i % 2 ? 4 + i / 2 : i / 2; /* even channels, then odd */
+            const int32_t shift = v[3 + 3 * i + 2];
+            acc[lane] = v[3 + 3 * i];
+            q[lane] = v[3 + 3 * i + 1];
+            left[lane] = shift > 0 ? shift : 0;
+            nr[lane] = shift < 0 ? shift : 0;
+            fix[lane] = shift < 0 ? -1 : 0;
+            right = right && shift < 0;
+        }
+        mcugen_mve_st8_s16(out, mcugen_mve_out16(
+            mcugen_mve_mbqm_any(mcugen_mve_ld32(acc), mcugen_mve_ld32(q), mcugen_mve_ld32(left), mcugen_mve_ld32(nr),
+                                mcugen_mve_ld32(fix)),
+            mcugen_mve_mbqm_any(mcugen_mve_ld32(acc + 4), mcugen_mve_ld32(q + 4), mcugen_mve_ld32(left + 4),
+                                mcugen_mve_ld32(nr + 4), mcugen_mve_ld32(fix + 4)), v[0], v[1], v[2]));
+        if (right) {
+            mcugen_mve_st8_s16(fast, mcugen_mve_out16(
+                mcugen_mve_mbqm(mcugen_mve_ld32(acc), mcugen_mve_ld32(q), mcugen_mve_ld32(nr)),
+                mcugen_mve_mbqm(mcugen_mve_ld32(acc + 4), mcugen_mve_ld32(q + 4), mcugen_mve_ld32(nr + 4)),
+                v[0], v[1], v[2]));
+        }
+        for (i = 0; i < 8; ++i) {
+            printf("%d %d\\n", (int)out[i], (int)fast[i]);
+        }
+    }
+    return 0;
+}
+"""
+
+
+@st.composite
+def lanes(draw) -> tuple[int, int, int]:
+    """(acc, q, shift) of one lane: any int32 accumulator, or one whose rounding divide is a tie."""
+    q = draw(st.one_of(st.just(0), st.just(1 << 30), st.integers(1 << 30, INT32_MAX)))
+    shift = draw(st.integers(-31, 30))
+    acc = draw(st.one_of(st.integers(INT32_MIN, INT32_MAX), st.sampled_from([INT32_MIN, INT32_MAX, 0, -1, 1])))
+    if draw(st.booleans()) and shift < 0:
+        # srdhm(2y, 2^30) == y exactly, and y = k * 2^r +- 2^(r-1) is a tie of the divide by 2^r
+        r = -shift
+        k = draw(st.integers(-(1 << max(0, 29 - r)), 1 << max(0, 29 - r)))
+        y = k * (1 << r) + draw(st.sampled_from([-1, 1])) * (1 << (r - 1))
+        if INT32_MIN <= 2 * y <= INT32_MAX:
+            acc, q = 2 * y, 1 << 30
+    return acc, q, shift
+
+
+@st.composite
+def records(draw) -> tuple[int, int, int, list[tuple[int, int, int]]]:
+    zp = draw(st.integers(-128, 127))
+    lo = draw(st.integers(-128, 127))
+    hi = draw(st.integers(lo, 127))
+    right_only = draw(st.booleans())
+    rows = draw(st.lists(lanes(), min_size=8, max_size=8))
+    if right_only:
+        rows = [(a, q, min(s, -1)) for a, q, s in rows]
+    return zp, lo, hi, rows
+
+
+@pytest.mark.parametrize("cc", available_compilers())
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(records(), min_size=1, max_size=40))
+def test_vector_output_stage_equals_tflite(cc, cases):
+    data, expected = b"", []
+    for zp, lo, hi, rows in cases:
+        data += struct.pack("<27i", zp, lo, hi, *[v for row in rows for v in row])
+        right = all(s < 0 for _, _, s in rows)
+        for acc, q, shift in rows:
+            value = int(requantize(acc, q, shift, zp, lo, hi))
+            expected.append((value, value if right else 0))
+    out = [int(v) for v in compile_and_run(_STAGE_MAIN, stdin=data, cc=cc).split()]
+    assert list(zip(out[::2], out[1::2])) == expected
+
+
+def _depthwise_net(tmp_path, seed: int, c: int, hw: tuple[int, int], stride: int, pads: list[int],
+                   relu6: bool, dead: int) -> str:
+    g = OnnxGraph(seed)
+    x = g.conv(g.input("x", [1, 3, *hw]), c, kernel=1, pads=[0, 0, 0, 0])
+    y = g.depthwise(x, stride=stride, pads=pads)
+    model = g.build([g.clip(y) if relu6 else y])
+    if dead:
+        deaden_last_conv(model, dead)
+    path = tmp_path / f"dw{seed}.onnx"
+    path.write_bytes(model.SerializeToString())
+    return str(path)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    seed=st.integers(0, 1000),
+    c=st.integers(8, 40),
+    hw=st.tuples(st.integers(1, 8), st.integers(1, 8)),
+    stride=st.sampled_from([1, 2]),
+    pads=st.lists(st.integers(0, 1), min_size=4, max_size=4),
+    relu6=st.booleans(),
+    dead=st.integers(0, 2),
+)
+def test_depthwise_mve_is_bit_exact_on_the_host(tmp_path, seed, c, hw, stride, pads, relu6, dead):
+    if hw[0] + pads[0] + pads[2] < 3 or hw[1] + pads[1] + pads[3] < 3:
+        return  # no output pixel
+    compiled = compile_model(_depthwise_net(tmp_path, seed, c, hw, stride, pads, relu6, dead), CalibrationOptions(),
+                             target="cortex-m55")
+    assert [n.variant for n in compiled.graph.nodes if n.op == "depthwise_conv2d"] == ["depthwise_mve"]
+    assert_host_c_matches_sim(compiled, seed)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    seed=st.integers(0, 1000),
+    kernel=st.sampled_from([2, 3]),
+    stride=st.sampled_from([1, 2]),
+    pad=st.integers(0, 2),
+    in_c=st.integers(1, 5),
+    out_c=st.integers(8, 20),
+    hw=st.tuples(st.integers(3, 9), st.integers(3, 9)),
+)
+def test_conv_mve_is_bit_exact_on_the_host(tmp_path, seed, kernel, stride, pad, in_c, out_c, hw):
+    g = OnnxGraph(seed)
+    x = g.relu(g.conv(g.input("x", [1, in_c, *hw]), out_c, kernel=kernel, stride=stride, pads=[pad, pad, 0, pad]))
+    path = tmp_path / "conv.onnx"
+    path.write_bytes(g.build([x]).SerializeToString())
+    compiled = compile_model(str(path), CalibrationOptions(), target="cortex-m55")
+    assert [n.variant for n in compiled.graph.nodes if n.op == "conv2d"] == ["conv_mve"]
+    assert_host_c_matches_sim(compiled, seed)
+
+
+@pytest.mark.parametrize("target, op, c, kernel, expected", [
+    ("cortex-m55", "depthwise", 8, 3, "depthwise_mve"),
+    ("cortex-m55", "depthwise", 4, 3, "depthwise_dsp"),  # fewer channels than a vector's 8 lanes
+    ("cortex-m7", "depthwise", 8, 3, "depthwise_dsp"),  # no Helium
+    ("cortex-m55", "conv", 8, 3, "conv_mve"),
+    ("cortex-m55", "conv", 8, 5, "conv_dsp"),  # 5 * 3 channels fit a vector, 5 rows do not fit the registers
+    ("cortex-m55", "conv", 4, 3, "conv_dsp"),  # fewer output channels than lanes
+])
+def test_select_kernels_prefers_helium_where_it_applies(tmp_path, target, op, c, kernel, expected):
+    g = OnnxGraph(2)
+    x = g.input("x", [1, 3, 9, 9])
+    if op == "depthwise":
+        y = g.depthwise(g.conv(x, c, kernel=1, pads=[0, 0, 0, 0]), kernel=kernel)
+    else:
+        y = g.conv(x, c, kernel=kernel, stride=2)
+    path = tmp_path / "sel.onnx"
+    path.write_bytes(g.build([y]).SerializeToString())
+    compiled = compile_model(str(path), CalibrationOptions(), target=target)
+    want = "depthwise_conv2d" if op == "depthwise" else "conv2d"
+    assert [n.variant for n in compiled.graph.nodes if n.op == want][-1:] == [expected]
+
+
+def test_depthwise_groups_overlap_at_the_end_and_pack_their_channels():
+    np.testing.assert_array_equal(group_starts(8), [0])
+    np.testing.assert_array_equal(group_starts(20), [0, 8, 12])
+    np.testing.assert_array_equal(lane_order(np.array([12]))[0], [12, 14, 16, 18, 13, 15, 17, 19])
+    w = (np.arange(9 * 20).reshape(9, 20) % 251 - 125).astype(np.int8)
+    packed = packed_weights(w, group_starts(20)).reshape(3, 9, 8)
+    np.testing.assert_array_equal(packed[2], w[:, 12:20])  # the last group: channels 12..19, per tap
+    np.testing.assert_array_equal(packed[1, 4], w[4, 8:16])
