@@ -199,4 +199,23 @@ static inline void mcugen_mve_dw_taps(mcugen_i32x4 *even, mcugen_i32x4 *odd, con
     }
 }
 
+static inline void mcugen_mve_dw_taps2(mcugen_i32x4 acc[4], const int8_t **r0, const int8_t **r1, const int8_t **r2,
+                                       int32_t c, int32_t step, const int8_t *w)
+{
+    const int8_t *b0 = *r0 + step, *b1 = *r1 + step, *b2 = *r2 + step;
+    mcugen_mve_dw_taps(&acc[0], &acc[1], r0, r1, r2, c, w);
+    mcugen_mve_dw_taps(&acc[2], &acc[3], &b0, &b1, &b2, c, w);
+}
+
+static inline void mcugen_mve_dw_taps9(mcugen_i32x4 *even, mcugen_i32x4 *odd, const int8_t *const *tap, int32_t c,
+                                       const int8_t *w)
+{
+    int32_t k;
+    for (k = 0; k < 9; ++k) {
+        const mcugen_i16x8 x = mcugen_mve_ld8_s16(tap[k] + c), wv = mcugen_mve_ld8_s16(w + 8 * k);
+        *even = mcugen_mve_add32(*even, mcugen_mve_mullb16(x, wv));
+        *odd = mcugen_mve_add32(*odd, mcugen_mve_mullt16(x, wv));
+    }
+}
+
 #endif

@@ -6,11 +6,11 @@ VMULLT multiply the even and odd lanes into two int32x4 accumulators (6 instruct
 8 MACs). A channel count that is not a multiple of 8 ends with a group that overlaps the
 previous one (it starts at C - 8 and rewrites some outputs with the same bytes), so no
 lane is ever predicated; C >= 8 is required. input_offset * sum(w) is folded into the
-bias, so a window row in the padding reads a row of zero-point bytes and a row crossing
-the left or right padding is first copied into the scratch with zero-point bytes for its
-padding taps; then every window is read the same way, through three row pointers
-(widening loads take low registers only: nine tap pointers did not fit). Interior pixels
-of a row run through one call.
+bias, so padding taps read a pixel of zero-point bytes (the scratch). The interior pixels
+of an output row run through one call, two at a time (each weight vector serves both),
+their taps through three row pointers (widening loads take low registers only: nine tap
+pointers do not fit); a pixel whose window crosses the padding reads its taps through a
+table of nine pointers (two more instructions per tap, no copies).
 
 Output stage, exact for every int32 accumulator (no per-channel fast/slow split):
 VQRDMULH is gemmlowp's SaturatingRoundingDoublingHighMul lane for lane; TFLite's
@@ -166,7 +166,7 @@ def c_constants(node: Node, graph: Graph) -> list[tuple[str, np.ndarray]]:
 
 
 def scratch_bytes(node: Node, graph: Graph) -> int:
-    return 12 * geometry(node, graph).in_c  # a window row of zero-point bytes, then a window's rows crossing the padding
+    return geometry(node, graph).in_c  # one input pixel of zero-point bytes (the padding)
 
 
 def overlap_limits(node: Node, graph: Graph) -> tuple[int | None, ...]:
