@@ -35,10 +35,22 @@ static inline mcugen_i32x4 mcugen_mve_dup32(int32_t v)
     return vdupq_n_s32(v);
 }
 
+/* VADD.I32: modulo 2^32 */
+static inline mcugen_i32x4 mcugen_mve_add32(mcugen_i32x4 a, mcugen_i32x4 b)
+{
+    return vaddq_s32(a, b);
+}
+
 /* VMLADAVA.S8: acc + the sum of the 16 lanes' products, modulo 2^32 */
 static inline int32_t mcugen_mve_mladava8(int32_t acc, mcugen_i8x16 a, mcugen_i8x16 b)
 {
     return vmladavaq_s8(acc, a, b);
+}
+
+/* VMLADAV.S8: the sum of the 16 lanes' products */
+static inline int32_t mcugen_mve_mladav8(mcugen_i8x16 a, mcugen_i8x16 b)
+{
+    return vmladavq_s8(a, b);
 }
 
 /* TFLite's MultiplyByQuantizedMultiplier lane by lane, exact for every int32 acc, when every

@@ -55,6 +55,12 @@ static inline int32_t mcugen_emul_sat(int64_t v, int32_t bits)
     return (int32_t)(v > hi ? hi : (v < -hi - 1 ? -hi - 1 : v));
 }
 
+/* VMLADAV.S8 */
+static inline int32_t mcugen_mve_mladav8(mcugen_i8x16 a, mcugen_i8x16 b)
+{
+    return mcugen_mve_mladava8(0, a, b);
+}
+
 static inline mcugen_i32x4 mcugen_mve_ld32(const int32_t *p)
 {
     mcugen_i32x4 r;
