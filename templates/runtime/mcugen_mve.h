@@ -19,12 +19,6 @@ static inline mcugen_i8x16 mcugen_mve_ld8(const int8_t *p)
     return vldrbq_s8(p);
 }
 
-/* VLDRB.S16: 8 bytes, each sign-extended into an int16 lane */
-static inline mcugen_i16x8 mcugen_mve_ld8_s16(const int8_t *p)
-{
-    return vldrbq_s16(p);
-}
-
 static inline mcugen_i32x4 mcugen_mve_ld32(const int32_t *p)
 {
     return vldrwq_s32(p);
@@ -87,85 +81,12 @@ static inline void mcugen_mve_st8_s16(int8_t *p, mcugen_i16x8 v)
 {
     vstrbq_s16(p, v);
 }
-/* depthwise_mve's 9 taps for 8 channels: the window rows at *r0, *r1, *r2 (each pointer then
- * moves on 8 channels), columns `c` bytes apart, weights w[tap * 8 + lane]; VMULLB / VMULLT
- * products added to the even / odd channels' accumulators. Written in assembly: GCC 12 gives
- * widening loads (low registers only) a MOV and an ADD each and hoists all loads, spilling. */
-static inline void mcugen_mve_dw_taps(mcugen_i32x4 *even, mcugen_i32x4 *odd, const int8_t **r0, const int8_t **r1,
-                                      const int8_t **r2, int32_t c, const int8_t *w)
-{
-    mcugen_i16x8 x, wv;
-    mcugen_i32x4 prod;
-    const int8_t *a;
-    __asm__ volatile(
-        "add %[a], %[r0], %[c]\n\t"
-        "vldrb.s16 %q[x], [%[r0]], #8\n\t"
-        "vldrb.s16 %q[w], [%[wp]]\n\t"
-        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[e], %q[e], %q[p]\n\t"
-        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[o], %q[o], %q[p]\n\t"
-        "vldrb.s16 %q[x], [%[a]]\n\t"
-        "vldrb.s16 %q[w], [%[wp], #8]\n\t"
-        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[e], %q[e], %q[p]\n\t"
-        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[o], %q[o], %q[p]\n\t"
-        "add %[a], %[a], %[c]\n\t"
-        "vldrb.s16 %q[x], [%[a]]\n\t"
-        "vldrb.s16 %q[w], [%[wp], #16]\n\t"
-        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[e], %q[e], %q[p]\n\t"
-        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[o], %q[o], %q[p]\n\t"
-        "add %[a], %[r1], %[c]\n\t"
-        "vldrb.s16 %q[x], [%[r1]], #8\n\t"
-        "vldrb.s16 %q[w], [%[wp], #24]\n\t"
-        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[e], %q[e], %q[p]\n\t"
-        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[o], %q[o], %q[p]\n\t"
-        "vldrb.s16 %q[x], [%[a]]\n\t"
-        "vldrb.s16 %q[w], [%[wp], #32]\n\t"
-        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[e], %q[e], %q[p]\n\t"
-        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[o], %q[o], %q[p]\n\t"
-        "add %[a], %[a], %[c]\n\t"
-        "vldrb.s16 %q[x], [%[a]]\n\t"
-        "vldrb.s16 %q[w], [%[wp], #40]\n\t"
-        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[e], %q[e], %q[p]\n\t"
-        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[o], %q[o], %q[p]\n\t"
-        "add %[a], %[r2], %[c]\n\t"
-        "vldrb.s16 %q[x], [%[r2]], #8\n\t"
-        "vldrb.s16 %q[w], [%[wp], #48]\n\t"
-        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[e], %q[e], %q[p]\n\t"
-        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[o], %q[o], %q[p]\n\t"
-        "vldrb.s16 %q[x], [%[a]]\n\t"
-        "vldrb.s16 %q[w], [%[wp], #56]\n\t"
-        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[e], %q[e], %q[p]\n\t"
-        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[o], %q[o], %q[p]\n\t"
-        "add %[a], %[a], %[c]\n\t"
-        "vldrb.s16 %q[x], [%[a]]\n\t"
-        "vldrb.s16 %q[w], [%[wp], #64]\n\t"
-        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[e], %q[e], %q[p]\n\t"
-        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[o], %q[o], %q[p]\n\t"
-        : [e] "+w"(*even), [o] "+w"(*odd), [x] "=&w"(x), [w] "=&w"(wv), [p] "=&w"(prod), [a] "=&l"(a),
-          [r0] "+l"(*r0), [r1] "+l"(*r1), [r2] "+l"(*r2)
-        : [c] "r"(c), [wp] "l"(w)
-        : "memory");
-}
-
-/* mcugen_mve_dw_taps for two output pixels, the second's window `step` bytes after the first's:
- * each weight vector is loaded once for both */
+/* depthwise_mve's 9 taps for 8 channels of two output pixels, the second's window `step` bytes after
+ * the first's: the first's window rows at *r0, *r1, *r2 (each pointer then moves on 8 channels),
+ * columns `c` bytes apart, weights w[tap * 8 + lane] (each weight vector serves both pixels);
+ * VMULLB / VMULLT products added to acc[0] / acc[1] (the first pixel's even / odd channels) and
+ * acc[2] / acc[3]. Written in assembly: GCC 12 gives widening loads (low registers only) a MOV
+ * and an ADD each and hoists all loads, spilling Q registers. */
 static inline void mcugen_mve_dw_taps2(mcugen_i32x4 acc[4], const int8_t **r0, const int8_t **r1, const int8_t **r2,
                                        int32_t c, int32_t step, const int8_t *w)
 {
@@ -296,7 +217,7 @@ static inline void mcugen_mve_dw_taps2(mcugen_i32x4 acc[4], const int8_t **r0, c
         : "memory");
 }
 
-/* mcugen_mve_dw_taps for a window crossing the padding: tap k's 8 channels at tap[k] + c */
+/* depthwise_mve's 9 taps for 8 channels of one output pixel: tap k's at tap[k] + c */
 static inline void mcugen_mve_dw_taps9(mcugen_i32x4 *even, mcugen_i32x4 *odd, const int8_t *const *tap, int32_t c,
                                        const int8_t *w)
 {

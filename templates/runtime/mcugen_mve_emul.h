@@ -71,7 +71,7 @@ static inline mcugen_i32x4 mcugen_mve_ld32(const int32_t *p)
     return r;
 }
 
-static inline mcugen_i16x8 mcugen_mve_ld8_s16(const int8_t *p)
+static inline mcugen_i16x8 mcugen_emul_ld8_s16(const int8_t *p)
 {
     mcugen_i16x8 r;
     int32_t i;
@@ -81,7 +81,7 @@ static inline mcugen_i16x8 mcugen_mve_ld8_s16(const int8_t *p)
     return r;
 }
 
-static inline mcugen_i32x4 mcugen_mve_mullb16(mcugen_i16x8 a, mcugen_i16x8 b)
+static inline mcugen_i32x4 mcugen_emul_mullb16(mcugen_i16x8 a, mcugen_i16x8 b)
 {
     mcugen_i32x4 r;
     int32_t i;
@@ -91,7 +91,7 @@ static inline mcugen_i32x4 mcugen_mve_mullb16(mcugen_i16x8 a, mcugen_i16x8 b)
     return r;
 }
 
-static inline mcugen_i32x4 mcugen_mve_mullt16(mcugen_i16x8 a, mcugen_i16x8 b)
+static inline mcugen_i32x4 mcugen_emul_mullt16(mcugen_i16x8 a, mcugen_i16x8 b)
 {
     mcugen_i32x4 r;
     int32_t i;
@@ -187,7 +187,7 @@ static inline void mcugen_mve_st8_s16(int8_t *p, mcugen_i16x8 v)
         p[i] = (int8_t)v.v[i];
     }
 }
-static inline void mcugen_mve_dw_taps(mcugen_i32x4 *even, mcugen_i32x4 *odd, const int8_t **r0, const int8_t **r1,
+static inline void mcugen_emul_dw_taps(mcugen_i32x4 *even, mcugen_i32x4 *odd, const int8_t **r0, const int8_t **r1,
                                       const int8_t **r2, int32_t c, const int8_t *w)
 {
     const int8_t **rows[3];
@@ -197,9 +197,9 @@ static inline void mcugen_mve_dw_taps(mcugen_i32x4 *even, mcugen_i32x4 *odd, con
     rows[2] = r2;
     for (ky = 0; ky < 3; ++ky) {
         for (kx = 0; kx < 3; ++kx) {
-            const mcugen_i16x8 x = mcugen_mve_ld8_s16(*rows[ky] + kx * c), wv = mcugen_mve_ld8_s16(w + 8 * (3 * ky + kx));
-            *even = mcugen_mve_add32(*even, mcugen_mve_mullb16(x, wv));
-            *odd = mcugen_mve_add32(*odd, mcugen_mve_mullt16(x, wv));
+            const mcugen_i16x8 x = mcugen_emul_ld8_s16(*rows[ky] + kx * c), wv = mcugen_emul_ld8_s16(w + 8 * (3 * ky + kx));
+            *even = mcugen_mve_add32(*even, mcugen_emul_mullb16(x, wv));
+            *odd = mcugen_mve_add32(*odd, mcugen_emul_mullt16(x, wv));
         }
         *rows[ky] += 8;
     }
@@ -209,8 +209,8 @@ static inline void mcugen_mve_dw_taps2(mcugen_i32x4 acc[4], const int8_t **r0, c
                                        int32_t c, int32_t step, const int8_t *w)
 {
     const int8_t *b0 = *r0 + step, *b1 = *r1 + step, *b2 = *r2 + step;
-    mcugen_mve_dw_taps(&acc[0], &acc[1], r0, r1, r2, c, w);
-    mcugen_mve_dw_taps(&acc[2], &acc[3], &b0, &b1, &b2, c, w);
+    mcugen_emul_dw_taps(&acc[0], &acc[1], r0, r1, r2, c, w);
+    mcugen_emul_dw_taps(&acc[2], &acc[3], &b0, &b1, &b2, c, w);
 }
 
 static inline void mcugen_mve_dw_taps9(mcugen_i32x4 *even, mcugen_i32x4 *odd, const int8_t *const *tap, int32_t c,
@@ -218,9 +218,9 @@ static inline void mcugen_mve_dw_taps9(mcugen_i32x4 *even, mcugen_i32x4 *odd, co
 {
     int32_t k;
     for (k = 0; k < 9; ++k) {
-        const mcugen_i16x8 x = mcugen_mve_ld8_s16(tap[k] + c), wv = mcugen_mve_ld8_s16(w + 8 * k);
-        *even = mcugen_mve_add32(*even, mcugen_mve_mullb16(x, wv));
-        *odd = mcugen_mve_add32(*odd, mcugen_mve_mullt16(x, wv));
+        const mcugen_i16x8 x = mcugen_emul_ld8_s16(tap[k] + c), wv = mcugen_emul_ld8_s16(w + 8 * k);
+        *even = mcugen_mve_add32(*even, mcugen_emul_mullb16(x, wv));
+        *odd = mcugen_mve_add32(*odd, mcugen_emul_mullt16(x, wv));
     }
 }
 
