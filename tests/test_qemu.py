@@ -81,10 +81,11 @@ def test_bench_json_accounts_for_every_layer(tiny):
     assert report["bss_bytes"] >= report["arena_bytes"]
     assert 0 < report["code_bytes"] < report["firmware"]["text"]
     assert report["weights_bytes"] >= sum(t.nbytes for t in compiled.graph.tensors.values() if t.is_const)
-    # the linked functions of the model's object account for its text, less small read-only data
+    # the linked functions of the model's object account for its text, less small read-only data:
+    # a few constants and one params struct per layer (at most 16 int32 fields)
     functions = {f["name"]: f["bytes"] for f in report["functions"]}
     assert "mcugen_run" in functions
-    assert 0 <= report["code_bytes"] - sum(functions.values()) < 256
+    assert 0 <= report["code_bytes"] - sum(functions.values()) < 256 + 64 * len(compiled.graph.nodes)
 
 
 def test_bench_refuses_the_host(tiny):
