@@ -4,13 +4,13 @@ MobileNets' first layer) on Helium (MVE, Cortex-M55).
 In NHWC one kernel row of a window is KW * C_in contiguous bytes, so one VLDRB.8 loads it
 (with up to 16 - KW * C_in bytes beyond it); each output channel's weights are stored as
 KH vectors of 16 int8, zero past the row, so the extra bytes add nothing. Per pair of
-output pixels the 2 * KH input vectors stay in registers and each channel costs KH weight
-loads and 2 * KH VMLADAVA.S8 (16 MACs each), the accumulators starting at the folded bias
-(padding taps read the input zero point: common.folded_bias). A window that crosses the
+output pixels in a row the 2 * KH input vectors stay in registers and each channel costs
+KH weight loads and 2 * KH VMLADAV(A).S8 (16 MACs each). A window that crosses the
 padding, or whose last vector would read past the input, is first gathered into the
-scratch (zero point where the padding is). The 8 accumulators of a pixel go through the
-scratch into two int32x4 vectors (even and odd channels) and depthwise_mve's exact vector
-output stage. Output channels not a multiple of 8 end with an overlapping group, like
+scratch (the zero point where the padding is, so the folded bias stays exact:
+common.folded_bias). A pixel's 8 sums go through the scratch into two int32x4 vectors
+(even and odd channels), plus the folded bias, into depthwise_mve's exact vector output
+stage. Output channels not a multiple of 8 end with an overlapping group, like
 depthwise_mve; C_out >= 8. All sizes are run-time fields of `mcugen_conv_mve_params`.
 
 No overlap is declared: a pair reads a window anywhere above it.

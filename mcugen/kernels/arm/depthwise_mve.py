@@ -16,9 +16,10 @@ Output stage, exact for every int32 accumulator (no per-channel fast/slow split)
 VQRDMULH is gemmlowp's SaturatingRoundingDoublingHighMul lane for lane; TFLite's
 rounding divide by 2^right rounds ties away from zero where VRSHL rounds them up, so
 negative values are first lowered by one (VQRDMULH never returns INT32_MIN for q >= 0,
-so that cannot wrap); see mcugen_mve_requant in templates/runtime/mcugen_mve.h. The two
+so that cannot wrap): mcugen_mve_mbqm / _any in templates/runtime/mcugen_mve.h. The two
 int32x4 halves are narrowed with saturation into one int16x8 (even / odd lanes give the
-channel order back), the zero point added saturating, clamped and stored with VSTRB.16.
+channel order back), the zero point added saturating, clamped and stored with VSTRB.16
+(mcugen_mve_out16).
 
 All sizes are run-time fields of `mcugen_dw_mve_params`: one function serves every layer
 (the spec only says whether some channel shifts left or some shifts right by 0).
