@@ -301,6 +301,32 @@ static inline void mcugen_mve_dw_taps9(mcugen_i32x4 *even, mcugen_i32x4 *odd, co
         : [tap] "r"(tap), [c] "r"(c), [wp] "l"(w)
         : "memory");
 }
+
+/* conv_mve, one output channel of a pixel pair: sa = sum over the 3 kernel rows of the lanes of
+ * a_k * w_k, sb the same for b_k, the weight vectors w_0..w_2 at *w (which moves on 48 bytes).
+ * In assembly: VMLADAVA accumulates in place and GCC 12 copied most sums to another register
+ * ("Te": VMLADAV takes an even register). */
+static inline void mcugen_mve_mladav3x2(mcugen_i8x16 a0, mcugen_i8x16 a1, mcugen_i8x16 a2, mcugen_i8x16 b0,
+                                        mcugen_i8x16 b1, mcugen_i8x16 b2, const int8_t **w, int32_t *sa, int32_t *sb)
+{
+    mcugen_i8x16 wv;
+    int32_t x, y;
+    __asm__ volatile(
+        "vldrb.8 %q[wv], [%[w]], #16\n\t"
+        "vmladav.s8 %[x], %q[a0], %q[wv]\n\t"
+        "vmladav.s8 %[y], %q[b0], %q[wv]\n\t"
+        "vldrb.8 %q[wv], [%[w]], #16\n\t"
+        "vmladava.s8 %[x], %q[a1], %q[wv]\n\t"
+        "vmladava.s8 %[y], %q[b1], %q[wv]\n\t"
+        "vldrb.8 %q[wv], [%[w]], #16\n\t"
+        "vmladava.s8 %[x], %q[a2], %q[wv]\n\t"
+        "vmladava.s8 %[y], %q[b2], %q[wv]\n\t"
+        : [wv] "=&w"(wv), [x] "=&Te"(x), [y] "=&Te"(y), [w] "+r"(*w)
+        : [a0] "w"(a0), [a1] "w"(a1), [a2] "w"(a2), [b0] "w"(b0), [b1] "w"(b1), [b2] "w"(b2)
+        : "memory");
+    *sa = x;
+    *sb = y;
+}
 #else
 #include "mcugen_mve_emul.h"
 #endif

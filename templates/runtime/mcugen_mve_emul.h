@@ -224,4 +224,13 @@ static inline void mcugen_mve_dw_taps9(mcugen_i32x4 *even, mcugen_i32x4 *odd, co
     }
 }
 
+static inline void mcugen_mve_mladav3x2(mcugen_i8x16 a0, mcugen_i8x16 a1, mcugen_i8x16 a2, mcugen_i8x16 b0,
+                                        mcugen_i8x16 b1, mcugen_i8x16 b2, const int8_t **w, int32_t *sa, int32_t *sb)
+{
+    const mcugen_i8x16 w0 = mcugen_mve_ld8(*w), w1 = mcugen_mve_ld8(*w + 16), w2 = mcugen_mve_ld8(*w + 32);
+    *sa = mcugen_mve_mladava8(mcugen_mve_mladava8(mcugen_mve_mladav8(a0, w0), a1, w1), a2, w2);
+    *sb = mcugen_mve_mladava8(mcugen_mve_mladava8(mcugen_mve_mladav8(b0, w0), b1, w1), b2, w2);
+    *w += 48;
+}
+
 #endif

@@ -1,11 +1,11 @@
-"""conv2d with a KH x KW kernel whose window rows fit one vector (KW * C_in <= 16, KH <= 3:
-MobileNets' first layer) on Helium (MVE, Cortex-M55).
+"""conv2d with a 3 x KW kernel whose window rows fit one vector (KW * C_in <= 16: MobileNets'
+first layer) on Helium (MVE, Cortex-M55).
 
 In NHWC one kernel row of a window is KW * C_in contiguous bytes, so one VLDRB.8 loads it
 (with up to 16 - KW * C_in bytes beyond it); each output channel's weights are stored as
 KH vectors of 16 int8, zero past the row, so the extra bytes add nothing. Per pair of
-output pixels in a row the 2 * KH input vectors stay in registers and each channel costs
-KH weight loads and 2 * KH VMLADAV(A).S8 (16 MACs each). A window that crosses the
+output pixels in a row the 6 input vectors stay in registers and each channel costs 3
+weight loads and 6 VMLADAV(A).S8 (16 MACs each; mcugen_mve_mladav3x2, in assembly). A window that crosses the
 padding, or whose last vector would read past the input, is first gathered into the
 scratch (the zero point where the padding is, so the folded bias stays exact:
 common.folded_bias). A pixel's 8 sums go through the scratch into two int32x4 vectors
@@ -44,22 +44,24 @@ SCRATCH = True
 CHANNEL_AXIS = 0
 PARAMS = "mcugen_conv_mve_params"
 VECTOR = 16  # bytes per window row vector
-MAX_KH = 3  # 2 * KH input vectors + a weight vector within the 8 Q registers
+KH = 3  # 2 * KH input vectors + a weight vector within the 8 Q registers
 
 
 @dataclass(frozen=True)
 class ConvMveSpec:
     fn: str
-    kh: int
     stage: MveStageSpec
+
+    @property
+    def kh(self) -> int:
+        return KH
 
 
 def applies(node: Node, graph: Graph, target: Target) -> bool:
     if node.op != OP or not target.has_mve or lowered_params(node).stage.weight_offset != 0:
         return False
     g = geometry(node, graph)
-    return (g.kernel_h * g.kernel_w > 1 and g.kernel_h <= MAX_KH and g.kernel_w * g.in_c <= VECTOR
-            and g.out_c >= LANES)
+    return g.kernel_h == KH and g.kernel_w * g.in_c <= VECTOR and g.out_c >= LANES
 
 
 def packed_weights(weights: np.ndarray, kh: int, starts: np.ndarray) -> np.ndarray:
@@ -73,8 +75,8 @@ def packed_weights(weights: np.ndarray, kh: int, starts: np.ndarray) -> np.ndarr
 
 
 def spec(node: Node, graph: Graph) -> ConvMveSpec:
-    kh, s = geometry(node, graph).kernel_h, mve_stage_spec(lowered_params(node).stage)
-    return ConvMveSpec(spec_name("mcugen_conv_mve", (kh, int(s.any_left), int(s.all_right))), kh, s)
+    s = mve_stage_spec(lowered_params(node).stage)
+    return ConvMveSpec(spec_name("mcugen_conv_mve", (int(s.any_left), int(s.all_right))), s)
 
 
 def c_kernel(node: Node, graph: Graph, optimize: str) -> KernelSource:
