@@ -3,12 +3,12 @@ first layer) on Helium (MVE, Cortex-M55).
 
 In NHWC one kernel row of a window is KW * C_in contiguous bytes, so one VLDRB.8 loads it
 (with up to 16 - KW * C_in bytes beyond it); each output channel's weights are stored as
-KH vectors of 16 int8, zero past the row, so the extra bytes add nothing. Per pair of
+3 vectors of 16 int8, zero past the row, so the extra bytes add nothing. Per pair of
 output pixels in a row the 6 input vectors stay in registers and each channel costs 3
-weight loads and 6 VMLADAV(A).S8 (16 MACs each; mcugen_mve_mladav3x2, in assembly). A window that crosses the
-padding, or whose last vector would read past the input, is first gathered into the
-scratch (the zero point where the padding is, so the folded bias stays exact:
-common.folded_bias). A pixel's 8 sums go through the scratch into two int32x4 vectors
+weight loads and 6 VMLADAV(A).S8 (16 MACs each; mcugen_mve_mladav3x2, in assembly). A
+window that crosses the padding, or whose last vector would read past the input, is first
+gathered into the scratch (the zero point where the padding is, so the folded bias stays
+exact: common.folded_bias). A pixel's 8 sums go through the scratch into two int32x4 vectors
 (even and odd channels), plus the folded bias, into depthwise_mve's exact vector output
 stage. Output channels not a multiple of 8 end with an overlapping group, like
 depthwise_mve; C_out >= 8. All sizes are run-time fields of `mcugen_conv_mve_params`.
@@ -44,17 +44,13 @@ SCRATCH = True
 CHANNEL_AXIS = 0
 PARAMS = "mcugen_conv_mve_params"
 VECTOR = 16  # bytes per window row vector
-KH = 3  # 2 * KH input vectors + a weight vector within the 8 Q registers
+KH = 3  # kernel rows: the template and mcugen_mve_mladav3x2 hold 2 * KH input vectors and a weight vector
 
 
 @dataclass(frozen=True)
 class ConvMveSpec:
     fn: str
     stage: MveStageSpec
-
-    @property
-    def kh(self) -> int:
-        return KH
 
 
 def applies(node: Node, graph: Graph, target: Target) -> bool:
@@ -64,12 +60,12 @@ def applies(node: Node, graph: Graph, target: Target) -> bool:
     return g.kernel_h == KH and g.kernel_w * g.in_c <= VECTOR and g.out_c >= LANES
 
 
-def packed_weights(weights: np.ndarray, kh: int, starts: np.ndarray) -> np.ndarray:
-    """(C_out, KH * KW * C_in) int8 -> per group of 8 channels, per channel, KH rows of 16 int8
+def packed_weights(weights: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """(C_out, 3 * KW * C_in) int8 -> per group of 8 channels, per channel, 3 rows of 16 int8
     (a kernel row, then zeros)."""
-    row = weights.shape[1] // kh
-    padded = np.zeros((weights.shape[0], kh, VECTOR), np.int8)
-    padded[:, :, :row] = weights.reshape(-1, kh, row)
+    row = weights.shape[1] // KH
+    padded = np.zeros((weights.shape[0], KH, VECTOR), np.int8)
+    padded[:, :, :row] = weights.reshape(-1, KH, row)
     ch = starts[:, None] + np.arange(LANES)
     return np.ascontiguousarray(padded[ch]).ravel()
 
@@ -111,12 +107,12 @@ def c_constants(node: Node, graph: Graph) -> list[tuple[str, np.ndarray]]:
     starts = group_starts(geometry(node, graph).out_c)
     w = np.asarray(weights.data, np.int8).reshape(weights.shape[0], -1)
     table = stage_table(stage, folded_bias(node, graph, stage, CHANNEL_AXIS), s.stage, starts)
-    return [("weights", packed_weights(w, s.kh, starts)), ("table", table)]
+    return [("weights", packed_weights(w, starts)), ("table", table)]
 
 
 def scratch_bytes(node: Node, graph: Graph) -> int:
     # the 16 accumulators of a pair (first: word-aligned), then two pixels' gathered windows
-    return 2 * LANES * 4 + 2 * spec(node, graph).kh * VECTOR
+    return 2 * LANES * 4 + 2 * KH * VECTOR
 
 
 def overlap_limits(node: Node, graph: Graph) -> tuple[int | None, ...]:
