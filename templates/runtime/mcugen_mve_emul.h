@@ -233,4 +233,71 @@ static inline void mcugen_mve_mladav3x2(mcugen_i8x16 a0, mcugen_i8x16 a1, mcugen
     *w += 48;
 }
 
+static inline mcugen_i32x4 mcugen_mve_pw2x2(const int8_t *x0, const int8_t *x1, const int8_t **w, const int32_t *bias,
+                                            int32_t chunks, int32_t rem)
+{
+    mcugen_i32x4 r;
+    int32_t k, i;
+    r.v[0] = r.v[2] = bias[0];
+    r.v[1] = r.v[3] = bias[1];
+    for (k = 0; k < chunks + (rem > 0); ++k, *w += 32) {
+        mcugen_i8x16 a, b;
+        const mcugen_i8x16 u = mcugen_mve_ld8(*w), v = mcugen_mve_ld8(*w + 16);
+        for (i = 0; i < 16; ++i) { /* VCTP: lanes past the pixel load zero */
+            a.v[i] = k < chunks || i < rem ? x0[16 * k + i] : 0;
+            b.v[i] = k < chunks || i < rem ? x1[16 * k + i] : 0;
+        }
+        r.v[0] = mcugen_mve_mladava8(r.v[0], a, u);
+        r.v[1] = mcugen_mve_mladava8(r.v[1], a, v);
+        r.v[2] = mcugen_mve_mladava8(r.v[2], b, u);
+        r.v[3] = mcugen_mve_mladava8(r.v[3], b, v);
+    }
+    return r;
+}
+
+static inline mcugen_i32x4 mcugen_mve_shl32(mcugen_i32x4 a, mcugen_i32x4 n)
+{
+    mcugen_i32x4 r;
+    int32_t i;
+    for (i = 0; i < 4; ++i) {
+        r.v[i] = mcugen_emul_shl(a.v[i], n.v[i]);
+    }
+    return r;
+}
+
+static inline mcugen_i32x4 mcugen_mve_mbqm_up(mcugen_i32x4 acc, mcugen_i32x4 q, mcugen_i32x4 nr)
+{
+    mcugen_i32x4 r;
+    int32_t i;
+    for (i = 0; i < 4; ++i) {
+        r.v[i] = mcugen_emul_rshl(mcugen_emul_qrdmulh(acc.v[i], q.v[i]), nr.v[i]);
+    }
+    return r;
+}
+
+static inline mcugen_i32x4 mcugen_mve_clamp32(mcugen_i32x4 v, int32_t zp, int32_t lo, int32_t hi)
+{
+    mcugen_i32x4 r;
+    int32_t i;
+    for (i = 0; i < 4; ++i) {
+        const int32_t s = mcugen_emul_sat((int64_t)v.v[i] + zp, 32);
+        r.v[i] = s < lo ? lo : (s > hi ? hi : s);
+    }
+    return r;
+}
+
+static inline void mcugen_mve_scatter8(int8_t *base, mcugen_i32x4 offs, mcugen_i32x4 v)
+{
+    int32_t i;
+    for (i = 0; i < 4; ++i) {
+        base[offs.v[i]] = (int8_t)v.v[i];
+    }
+}
+
+static inline void mcugen_mve_scatter8_lo2(int8_t *base, mcugen_i32x4 offs, mcugen_i32x4 v)
+{
+    base[offs.v[0]] = (int8_t)v.v[0];
+    base[offs.v[1]] = (int8_t)v.v[1];
+}
+
 #endif
