@@ -54,6 +54,18 @@ static inline int32_t mcugen_smlatt(int32_t a, int32_t b, int32_t acc)
     return (int32_t)((uint32_t)acc + (uint32_t)(mcugen_emul_half(a, 1) * mcugen_emul_half(b, 1)));
 }
 
+/* SMLABT: acc + lo(a)*hi(b), modulo 2^32 */
+static inline int32_t mcugen_smlabt(int32_t a, int32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(mcugen_emul_half(a, 0) * mcugen_emul_half(b, 1)));
+}
+
+/* SMLATB: acc + hi(a)*lo(b), modulo 2^32 */
+static inline int32_t mcugen_smlatb(int32_t a, int32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(mcugen_emul_half(a, 1) * mcugen_emul_half(b, 0)));
+}
+
 /* SMMULR: the high word of a*b + 2^31 */
 static inline int32_t mcugen_smmulr(int32_t a, int32_t b)
 {

@@ -37,6 +37,16 @@ static inline int32_t mcugen_smlatt(int32_t a, int32_t b, int32_t acc)
     return __smlatt(a, b, acc);
 }
 
+static inline int32_t mcugen_smlabt(int32_t a, int32_t b, int32_t acc)
+{
+    return __smlabt(a, b, acc);
+}
+
+static inline int32_t mcugen_smlatb(int32_t a, int32_t b, int32_t acc)
+{
+    return __smlatb(a, b, acc);
+}
+
 static inline int32_t mcugen_smmulr(int32_t a, int32_t b)
 {
     int32_t r;
@@ -99,6 +109,19 @@ static inline void mcugen_put_pair(int32_t **p, int32_t lo, int32_t hi)
     (*p)[1] = hi;
     *p += 2;
 #endif
+}
+
+/* PKHBT a, b, LSL #16: the low halfword of a under the low halfword of b (plain C that GCC
+ * and clang turn into one PKHBT) */
+static inline int32_t mcugen_pkhbt(int32_t a, int32_t b)
+{
+    return (int32_t)(((uint32_t)a & 0xffffu) | ((uint32_t)b << 16));
+}
+
+/* PKHTB a, b, ASR #16: the high halfword of b under the high halfword of a */
+static inline int32_t mcugen_pkhtb(int32_t a, int32_t b)
+{
+    return (int32_t)(((uint32_t)a & 0xffff0000u) | ((uint32_t)b >> 16));
 }
 
 /* Arithmetic shift right (the portable form; compilers emit one ASR) */
