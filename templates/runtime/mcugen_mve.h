@@ -328,24 +328,23 @@ static inline void mcugen_mve_mladav3x2(mcugen_i8x16 a0, mcugen_i8x16 a1, mcugen
     *sb = y;
 }
 
-/* pointwise_mve's sums for input pixels x0, x1 (16 * chunks + rem bytes each, rem < 16) and an
- * output channel pair, as lanes (x0.c0, x0.c1, x1.c0, x1.c1), each starting from bias[0] or bias[1];
- * the weights at *w, per 16-byte chunk c0's then c1's (a last partial chunk zero-padded), *w moves
- * on past them. A chunk is 4 loads and 4 VMLADAVA.S8 (64 MACs) in a low-overhead loop; a partial
- * one loads the inputs under VCTP (no byte read past a pixel; its weight padding zeroes the rest).
- * In assembly: GCC 12 copies VMLADAVA sums between registers ("Te": sums take even registers).
+/* pointwise_mve's sums for input pixels x0, x1 (n >= 1 bytes each) and an output channel pair, as
+ * lanes (x0.c0, x0.c1, x1.c0, x1.c1), each starting from bias[0] or bias[1]; the weights at *w,
+ * per 16-byte chunk c0's then c1's (a partial last chunk padded to 16), *w moves on past them. A
+ * chunk is 4 loads and 4 VMLADAVA.S8 (64 MACs) in a tail-predicated low-overhead loop (DLSTP.8 /
+ * LETP): the last chunk's lanes past n are neither loaded nor summed. In assembly: GCC 12 copies
+ * VMLADAVA sums between registers ("Te": sums take even registers).
  * VMOV Qd[2], Qd[0], Rt, Rt2 puts Rt in lane 0 and Rt2 in lane 2. */
 static inline mcugen_i32x4 mcugen_mve_pw2x2(const int8_t *x0, const int8_t *x1, const int8_t **w, const int32_t *bias,
-                                            int32_t chunks, int32_t rem)
+                                            int32_t n)
 {
     mcugen_i32x4 r;
     mcugen_i8x16 a, b, u, v;
     int32_t s00, s01, s10, s11;
     __asm__ volatile(
         "ldrd %[s00], %[s01], [%[bias]]\n\t"
-        "mov %[s10], %[s00]\n\t"
-        "mov %[s11], %[s01]\n\t"
-        "wls lr, %[n], 2f\n"
+        "ldrd %[s10], %[s11], [%[bias]]\n\t"
+        "dlstp.8 lr, %[n]\n"
         "1:\n\t"
         "vldrb.8 %q[a], [%[x0]], #16\n\t"
         "vldrb.8 %q[b], [%[x1]], #16\n\t"
@@ -355,25 +354,12 @@ static inline mcugen_i32x4 mcugen_mve_pw2x2(const int8_t *x0, const int8_t *x1, 
         "vmladava.s8 %[s10], %q[b], %q[u]\n\t"
         "vmladava.s8 %[s01], %q[a], %q[v]\n\t"
         "vmladava.s8 %[s11], %q[b], %q[v]\n\t"
-        "le lr, 1b\n"
-        "2:\n\t"
-        "cbz %[rem], 3f\n\t"
-        "vctp.8 %[rem]\n\t"
-        "vpstt\n\t"
-        "vldrbt.8 %q[a], [%[x0]]\n\t"
-        "vldrbt.8 %q[b], [%[x1]]\n\t"
-        "vldrb.8 %q[u], [%[w]], #16\n\t"
-        "vldrb.8 %q[v], [%[w]], #16\n\t"
-        "vmladava.s8 %[s00], %q[a], %q[u]\n\t"
-        "vmladava.s8 %[s10], %q[b], %q[u]\n\t"
-        "vmladava.s8 %[s01], %q[a], %q[v]\n\t"
-        "vmladava.s8 %[s11], %q[b], %q[v]\n"
-        "3:\n\t"
+        "letp lr, 1b\n\t"
         "vmov %q[r][2], %q[r][0], %[s00], %[s10]\n\t"
         "vmov %q[r][3], %q[r][1], %[s01], %[s11]\n\t"
         : [r] "=&w"(r), [a] "=&w"(a), [b] "=&w"(b), [u] "=&w"(u), [v] "=&w"(v), [s00] "=&Te"(s00),
           [s01] "=&Te"(s01), [s10] "=&Te"(s10), [s11] "=&Te"(s11), [x0] "+r"(x0), [x1] "+r"(x1), [w] "+r"(*w)
-        : [bias] "r"(bias), [n] "r"(chunks), [rem] "l"(rem)
+        : [bias] "r"(bias), [n] "r"(n)
         : "lr", "memory");
     return r;
 }

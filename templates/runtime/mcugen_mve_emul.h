@@ -234,18 +234,20 @@ static inline void mcugen_mve_mladav3x2(mcugen_i8x16 a0, mcugen_i8x16 a1, mcugen
 }
 
 static inline mcugen_i32x4 mcugen_mve_pw2x2(const int8_t *x0, const int8_t *x1, const int8_t **w, const int32_t *bias,
-                                            int32_t chunks, int32_t rem)
+                                            int32_t n)
 {
     mcugen_i32x4 r;
     int32_t k, i;
     r.v[0] = r.v[2] = bias[0];
     r.v[1] = r.v[3] = bias[1];
-    for (k = 0; k < chunks + (rem > 0); ++k, *w += 32) {
-        mcugen_i8x16 a, b;
-        const mcugen_i8x16 u = mcugen_mve_ld8(*w), v = mcugen_mve_ld8(*w + 16);
-        for (i = 0; i < 16; ++i) { /* VCTP: lanes past the pixel load zero */
-            a.v[i] = k < chunks || i < rem ? x0[16 * k + i] : 0;
-            b.v[i] = k < chunks || i < rem ? x1[16 * k + i] : 0;
+    for (k = 0; k < n; k += 16, *w += 32) {
+        mcugen_i8x16 a, b, u, v;
+        for (i = 0; i < 16; ++i) { /* tail predication: lanes past n take no part */
+            const int32_t on = k + i < n;
+            a.v[i] = on ? x0[k + i] : 0;
+            b.v[i] = on ? x1[k + i] : 0;
+            u.v[i] = on ? (*w)[i] : 0;
+            v.v[i] = on ? (*w)[16 + i] : 0;
         }
         r.v[0] = mcugen_mve_mladava8(r.v[0], a, u);
         r.v[1] = mcugen_mve_mladava8(r.v[1], a, v);
