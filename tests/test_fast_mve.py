@@ -1,7 +1,7 @@
 """The Helium pointwise variant (mcugen/kernels/arm/pointwise_mve.py): bit-exact with the simulator
 on the host through the C twins of templates/runtime/mcugen_mve_emul.h, and on the emulated
-Cortex-M55 (whose assembly the host never runs: the VCTP tail, the 2-lane stores of an odd last
-pixel); its output stage equals TFLite's requantize."""
+Cortex-M55 (whose assembly the host never runs: the tail-predicated partial chunks, the 2-lane
+stores of an odd last pixel); its output stage equals TFLite's requantize."""
 from __future__ import annotations
 
 import dataclasses
@@ -183,8 +183,9 @@ qemu = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.wh
 
 @qemu
 @pytest.mark.parametrize("channels, hw, act, dead, left", [
-    ([20, 13, 37], (3, 3), "relu6", 2, False),  # VCTP tails after whole chunks, odd pixels, constant channels
-    ([8, 33, 16], (1, 3), "none", 0, True),  # a tail alone, the ties correction with left shifts
+    ([20, 13, 37], (3, 3), "relu6", 2, False),  # partial chunks after whole ones, odd pixels, constant channels
+    ([8, 33, 16], (1, 3), "none", 0, True),  # a partial chunk alone, the masked ties correction, left shifts
+    ([16, 24, 9], (2, 2), "none", 1, False),  # whole chunks only, the ties correction of right shifts
 ])
 def test_pointwise_mve_is_bit_exact_on_the_m55(tmp_path, channels, hw, act, dead, left):
     compiled = _compiled(_chain(tmp_path, 4, channels, hw, act, dead))

@@ -2,10 +2,11 @@
 
 Blocks of 2 output pixels x 2 output channels: per 16 input channels, 2 input and 2 weight
 vector loads feed 4 VMLADAVA.S8 (64 MACs in 8 instructions; mcugen_mve_pw2x2 in
-templates/runtime/mcugen_mve.h, in assembly). The weights stay int8 in flash, in the order
-the loop reads them (per channel pair, per 16-byte chunk, c0's then c1's; a partial last
-chunk zero-padded, its inputs loaded under VCTP). input_offset * sum(w) is folded into the
-bias (common.folded_bias), which starts the sums.
+templates/runtime/mcugen_mve.h, in assembly) in a tail-predicated loop (DLSTP.8 / LETP), so
+any channel count works and no byte past a pixel is read. The weights stay int8 in flash, in
+the order the loop reads them (per channel pair, per 16-byte chunk, c0's then c1's; a partial
+last chunk zero-padded). input_offset * sum(w) is folded into the bias (common.folded_bias),
+which starts the sums.
 
 The four sums (x0.c0, x0.c1, x1.c0, x1.c1) go through a vector output stage exact for every
 int32 accumulator (VQRDMULH, VRSHL with depthwise_mve's ties correction, saturating zero
