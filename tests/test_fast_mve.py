@@ -17,6 +17,8 @@ from c_harness import available_compilers, compile_and_run
 from mcugen import sim
 from mcugen.compiler import CalibrationOptions, Compiled, compile_model
 from mcugen.kernels.arm import pointwise_mve
+from mcugen.plan import Plan
+from mcugen.plan.lifetimes import lifetimes
 from mcugen.quant.arith import INT32_MAX, INT32_MIN, requantize
 from mcugen.targets import get_target
 from mcugen.verify import run_c
@@ -195,3 +197,18 @@ def test_pointwise_mve_is_bit_exact_on_the_m55(tmp_path, channels, hw, act, dead
     xs = np.random.default_rng(6).integers(-128, 128, (2, *compiled.graph.tensor(name).shape)).astype(np.int8)
     outputs, _ = run_c(compiled, get_target("cortex-m55"), xs)
     np.testing.assert_array_equal(outputs, np.stack([sim.run(compiled.graph, x)[0] for x in xs]))
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 1000), in_c=st.integers(1, 40), out_c=st.integers(1, 40), width=st.integers(1, 11))
+def test_output_at_the_declared_overlap_limit_is_bit_exact(tmp_path, seed, in_c, out_c, width):
+    """Input and output in the arena, the output starting `overlap_limits` bytes after the input."""
+    compiled = _compiled(_chain(tmp_path, seed, [in_c, out_c], (1, width), "relu", 0))
+    graph = compiled.graph
+    (node,) = graph.nodes
+    (limit,) = pointwise_mve.overlap_limits(node, graph)
+    base = 4096
+    bufs = lifetimes(graph, io_in_arena=True)
+    plan = Plan({graph.inputs[0]: base, graph.outputs[0]: base + limit}, 3 * base, "hand", tuple(bufs), (), 0, True,
+                (), 1)
+    assert_host_c_matches_sim(dataclasses.replace(compiled, plan=plan), seed)

@@ -14,12 +14,15 @@ point, clamp: no fast/slow split) and one VSTRB.32 scatter store with the pair's
 (c0, c1, out_c + c0, out_c + c1) from the table. The ties correction is left out when a
 negative value clamps to act_min anyway (requant.needs_ties: every ReLU layer). Channels whose
 every reachable accumulator gives one output (dead ReLU channels) are paired too and just
-stored. A pixel count that is odd ends with one pixel (its stores predicated to 2 lanes).
+stored. An odd last pixel stores 2 lanes (VSTRB under VCTP.32).
 
 All sizes are run-time fields of `mcugen_pw_mve_params`: one function per output-stage shape.
 
-Order (overlap): pixel pair k reads input pixels 2k, 2k + 1 for each of its channel pairs and
-writes output pixels 2k, 2k + 1 in between: units of two pixels, lag 0.
+Pixels go 4 at a time (the two pixel pairs share the channel pair's table rows: q, shift and
+offsets are loaded once for 8 outputs), then the last 0..3 in pairs.
+
+Order (overlap): each group of 4 (then 2 or 1) pixels reads its input pixels for each channel
+pair and writes its output pixels in between: lag 0, units of unequal size.
 """
 from __future__ import annotations
 
@@ -29,7 +32,6 @@ import numpy as np
 
 from ...ir import Graph, Node
 from ...targets import Target
-from .. import raster_limit
 from ..conv2d import (  # noqa: F401 - the variant keeps the op's semantics: re-exported for kernel_of
     float_reference,
     geometry,
@@ -181,7 +183,11 @@ def scratch_bytes(node: Node, graph: Graph) -> int:
 
 
 def overlap_limits(node: Node, graph: Graph) -> tuple[int | None, ...]:
+    """raster_limit's lag-0 bound for units of unequal size: each group of pixels (4, then 2 or 1)
+    reads its inputs while it writes its outputs, so its outputs must end below its first input."""
     g = geometry(node, graph)
     pixels = g.out_h * g.out_w
-    first = np.arange(0, pixels, 2, dtype=np.int64) * g.in_c
-    return (raster_limit(first, 2 * g.out_c, pixels * g.in_c, lag=0),)
+    quads = pixels // 4 * 4
+    starts = np.concatenate([np.arange(0, quads, 4), np.arange(quads, pixels, 2)]).astype(np.int64)
+    ends = np.append(starts[1:], pixels)
+    return (int(min(pixels * g.in_c, (starts * g.in_c - ends * g.out_c).min())),)
