@@ -65,14 +65,26 @@ def test_select_kernels_picks_depthwise_variant(tmp_path, target, c, kernel, exp
     assert [n.variant for n in compiled.graph.nodes if n.op == "depthwise_conv2d"] == [expected]
 
 
-def test_packed_weights_pair_channels_as_sxtb16_does():
-    w = np.arange(9 * 8, dtype=np.int64).reshape(9, 8) - 36  # w[tap, channel]
-    words = packed_weights(w.astype(np.int8)).view(np.uint32).astype(np.int64).reshape(2, 9, 2)
-    lo = ((words & 0xFFFF) ^ 0x8000) - 0x8000
-    hi = ((words >> 16) ^ 0x8000) - 0x8000
-    for group in range(2):
-        c = 4 * group
-        np.testing.assert_array_equal(lo[group, :, 0], w[:, c])
-        np.testing.assert_array_equal(hi[group, :, 0], w[:, c + 2])
-        np.testing.assert_array_equal(lo[group, :, 1], w[:, c + 1])
-        np.testing.assert_array_equal(hi[group, :, 1], w[:, c + 3])
+def _halves(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    u = words.view(np.uint32).astype(np.int64)
+    return ((u & 0xFFFF) ^ 0x8000) - 0x8000, ((u >> 16) ^ 0x8000) - 0x8000
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_packed_weights_pair_taps_as_the_planes_do(stride):
+    """Stride 1 multiplies vertical pairs (rows ky, ky + 1 of a column), stride 2 horizontal ones
+    (columns kx, kx + 1 of a row): each weight word holds the matching taps, low half first."""
+    w = (np.arange(9 * 8, dtype=np.int64).reshape(9, 8) * 7 % 251 - 125) * 64  # w[3 ky + kx, channel], int16 range
+    lo, hi = _halves(packed_weights(w, stride))
+    k = w.reshape(3, 3, 8)  # (ky, kx, channel)
+    for i in range(3):
+        if stride == 1:
+            np.testing.assert_array_equal(lo[:, 2 * i], k[0, i])
+            np.testing.assert_array_equal(hi[:, 2 * i], k[1, i])
+            np.testing.assert_array_equal(lo[:, 2 * i + 1], k[1, i])
+            np.testing.assert_array_equal(hi[:, 2 * i + 1], k[2, i])
+        else:
+            np.testing.assert_array_equal(lo[:, 2 * i], k[i, 0])
+            np.testing.assert_array_equal(hi[:, 2 * i], k[i, 1])
+            np.testing.assert_array_equal(lo[:, 2 * i + 1], k[i, 2])
+            np.testing.assert_array_equal(hi[:, 2 * i + 1], 0)

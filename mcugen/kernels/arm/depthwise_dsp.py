@@ -1,19 +1,28 @@
 """depthwise_conv2d 3x3, stride 1 or 2, depth multiplier 1, on the Arm DSP extension.
 
-Channels innermost (NHWC), 4 at a time: per tap one LDR gives 4 channels, SXTB16 splits
-them into (c0, c2) and (c1, c3), and SMLABB/SMLATT multiply each half by the matching
-half of a weight word (9 instructions per 4 MACs, no repacking of the input; pairing
-two taps for SMLAD would cost the same in PKH). Weights are repacked at compile time
-to those int16 pairs (`packed_weights`). input_offset * sum(w) is folded into the bias, so padding taps read
-a row of zero-point bytes (the scratch) instead of being skipped; interior pixels
-address their taps with constant offsets, edge pixels through a table of tap pointers.
+One shared C function per structure (stride, whether exact channels / clamps / negative ties
+exist): every size is a field of the params struct, so all of VWW's layers of one stride
+run the same code.
 
-Output stage: requant.py's fast stage when every channel passes `fast_channels`, else the
-portable `mcugen_requantize` for the whole layer (degenerate channels are rare and the
-MACs dominate). All sizes are C constants.
+Channel-planar pair planes (the scratch): plane j holds input rows (2j - pad_top,
+2j - pad_top + 1) of a group of channels as int16 vertical pairs, one int32 word
+(row_a[x], row_b[x]) per channel and padded column, zero-point padding around (the bias
+folds input_offset * sum(w), so padding must read the zero point). The copy from NHWC
+costs per 2 pixels x 4 channels 2 LDR, 2 PKH, 4 SXTB16 and 2 STRD halves. Band b of output
+rows reads planes b and b + 1 (a ring of two: each plane is built once):
+- stride 1: output rows 2b, 2b + 1; with P = (r0, r1), Q = (r2, r3) per column,
+  row 2b += SMLAD(P, (w0, w1)) + SMLABT(Q, (w1, w2)) and row 2b + 1 += SMLATB(P, (w0, w1))
+  + SMLAD(Q, (w1, w2)): 6 MAC instructions per 9 MACs, 2 x 2 outputs per iteration;
+- stride 2: output row b += SMLAD(P, (w0, w1)) + SMLABT(Q, (w1, w2)), 1 x 2 outputs.
+A channel keeps its weights and output-stage constants for its whole row band.
 
-Order: output pixels in raster order straight to the output, no row ring; the output
-never overlaps the input (`overlap_limits` declares none), so the arena may grow.
+Output stage: requant.py's scaled stage (SMMLAR, ASR, SSAT; weights and bias pre-multiplied
+by 2^(left+1)); channels it cannot take (`exact`) keep unscaled weights and go through the
+portable mcugen_requantize.
+
+Order: channel groups of `group` channels (bounding the scratch), within a group bands
+of output rows top to bottom. The output never overlaps the input (`overlap_limits`
+declares none): a later group re-reads every input row.
 """
 from __future__ import annotations
 
@@ -23,6 +32,7 @@ import numpy as np
 
 from ...ir import Graph, Node
 from ...targets import Target
+from ..conv2d import ConvGeometry, geometry, lowered_params
 from ..depthwise_conv2d import (  # noqa: F401 - the variant keeps the op's semantics: re-exported for kernel_of
     float_reference,
     lower,
@@ -31,10 +41,9 @@ from ..depthwise_conv2d import (  # noqa: F401 - the variant keeps the op's sema
     quantize_constants,
     reference,
 )
-from ..conv2d import ConvGeometry, geometry, lowered_params
 from ..weights import constants
 from .common import KernelSource, acc_bounds, folded_bias, spec_name
-from .requant import FastStage, fast_channels, fast_stage
+from .requant import needs_ties, scaled_channels, scaled_stage
 
 OP = "depthwise_conv2d"
 NAME = "depthwise_dsp"
@@ -42,31 +51,21 @@ SCRATCH = True
 CHANNEL_AXIS = 3
 GROUP = 4  # channels per input word
 TAPS = 9
+ROW = 10  # table words per channel: (w0, w1) and (w1, w2) per kernel column, bias, q, k, right
+PLANES_BYTES = 4096  # the two pair planes of a channel group stay within this (when 4 channels fit)
 
 
 @dataclass(frozen=True)
 class DepthwiseSpec:
     fn: str
-    g: ConvGeometry
-    fast: bool  # every channel takes the fast output stage
-    stage: FastStage
-    output_offset: int
-    pad_zp: int  # the input zero point: a padding tap reading it adds 0 to the unfolded sum
+    stride: int
+    exact: bool  # some channels need the portable output stage
+    clamps: bool  # the activation narrows the int8 range
+    ties: bool  # negative ties need the sign correction
 
     @property
-    def table_stride(self) -> int:
-        return self.stage.table_stride if self.fast else 3
-
-    def interior(self) -> tuple[int, int, int, int]:
-        """oy0, oy1, ox0, ox1: output rows / columns whose 3x3 windows lie inside the input."""
-        g = self.g
-
-        def span(pad: int, stride: int, size: int, out: int) -> tuple[int, int]:
-            lo = -(-pad // stride)
-            hi = max(lo, min(out, (size - 3 + pad) // stride + 1))
-            return min(lo, out), hi
-
-        return (*span(g.pad_top, g.stride_h, g.in_h, g.out_h), *span(g.pad_left, g.stride_w, g.in_w, g.out_w))
+    def params(self) -> str:
+        return f"mcugen_dw_dsp{'_exact' if self.exact else '_clamp' if self.clamps else ''}_params"
 
 
 def applies(node: Node, graph: Graph, target: Target) -> bool:
@@ -77,50 +76,98 @@ def applies(node: Node, graph: Graph, target: Target) -> bool:
             and g.in_c == g.out_c and g.in_c % GROUP == 0)
 
 
-def packed_weights(weights: np.ndarray) -> np.ndarray:
-    """(9, C) int8 (tap, channel) -> int32 words: per 4-channel group, per tap, the int16
-    pairs (w[c0], w[c2]) and (w[c1], w[c3]), the halves SXTB16 and its ROR 8 give."""
-    c = weights.shape[-1]
-    w = weights.reshape(TAPS, c // GROUP, GROUP).astype(np.int64)  # (tap, group, lane)
-    words = (w[..., [0, 1]] & 0xFFFF) | ((w[..., [2, 3]] & 0xFFFF) << 16)  # (tap, group, word)
-    return np.ascontiguousarray(words.transpose(1, 0, 2)).ravel().astype(np.uint32).view(np.int32)
+def plane_width(g: ConvGeometry) -> int:
+    """Words per channel row of a ring slot, covering the padded input and the columns the
+    output blocks read (a last partial block reads phantom columns further):
+    stride 1: one word per column (a vertical pair), 2-column blocks read 4 columns;
+    stride 2: one word per two columns (a horizontal pair), 3-output blocks read 4 words."""
+    if g.stride_w == 1:
+        return max(g.pad_left + g.in_w, 2 * -(-g.out_w // 2) + 2)
+    return max(-(-(g.pad_left + g.in_w) // 2), 3 * -(-g.out_w // 3) + 1)
 
 
-def _fast(node: Node, graph: Graph) -> bool:
-    return bool(fast_channels(lowered_params(node).stage, acc_bounds(node, graph, CHANNEL_AXIS)).all())
+def slots(g: ConvGeometry) -> int:
+    """Ring slots: stride 1 keeps two pair planes, stride 2 three rows."""
+    return 2 if g.stride_w == 1 else 3
+
+
+def group_size(g: ConvGeometry) -> int:
+    """Channels per group: the most (a multiple of 4 dividing C) whose ring fits PLANES_BYTES."""
+    ring = slots(g) * plane_width(g) * 4
+    fits = [k for k in range(GROUP, g.in_c + 1, GROUP) if g.in_c % k == 0 and k * ring <= PLANES_BYTES]
+    return max(fits, default=GROUP)
+
+
+def scaled(node: Node, graph: Graph) -> np.ndarray:
+    """Per channel: whether the scaled output stage is exact for it."""
+    return scaled_channels(lowered_params(node).stage, acc_bounds(node, graph, CHANNEL_AXIS))
 
 
 def spec(node: Node, graph: Graph) -> DepthwiseSpec:
     g, stage = geometry(node, graph), lowered_params(node).stage
-    bias = folded_bias(node, graph, stage, CHANNEL_AXIS)
-    fast = _fast(node, graph)
-    fs = fast_stage(stage, bias, np.arange(g.out_c))
-    values = (g.in_h, g.in_w, g.in_c, g.out_h, g.out_w, g.stride_h, g.pad_top, g.pad_left, int(fast),
-              fs.uniform_left, int(fs.all_right), fs.act_min, fs.act_max, stage.output_offset, -stage.input_offset)
-    return DepthwiseSpec(spec_name("mcugen_dw_dsp", values), g, fast, fs, stage.output_offset, -stage.input_offset)
+    exact = bool((~scaled(node, graph)).any())
+    clamps, ties = stage.act_min > -128 or stage.act_max < 127, needs_ties(stage)
+    values = (g.stride_h, int(exact), int(clamps), int(ties))
+    return DepthwiseSpec(spec_name("mcugen_dw_dsp", values), g.stride_h, exact, clamps, ties)
 
 
 def c_kernel(node: Node, graph: Graph, optimize: str) -> KernelSource:
-    return KernelSource(spec(node, graph).fn, "kernels/arm/depthwise_dsp.c.j2", spec(node, graph), ("mcugen_dsp.h",))
+    s = spec(node, graph)
+    return KernelSource(s.fn, "kernels/arm/depthwise_dsp.c.j2", s, ("mcugen_dsp.h",), s.params)
 
 
 def c_params(node: Node, graph: Graph) -> dict[str, int]:
-    return {}
+    g, stage, s = geometry(node, graph), lowered_params(node).stage, spec(node, graph)
+    fields = {"channels": g.in_c, "group": group_size(g), "in_h": g.in_h, "in_w": g.in_w, "out_h": g.out_h,
+              "out_w": g.out_w, "pad_top": g.pad_top, "pad_left": g.pad_left, "plane_w": plane_width(g),
+              "zero_point": -stage.input_offset}
+    if s.exact or s.clamps:
+        fields.update(act_min=stage.act_min, act_max=stage.act_max)
+    if s.exact:
+        fields.update(output_offset=stage.output_offset)
+    return fields
+
+
+def packed_weights(weights: np.ndarray, stride: int) -> np.ndarray:
+    """(9, C) int16 (tap = 3 * ky + kx, channel) -> (C, 6) int32 words, low half first:
+    stride 1 (vertical pairs): per kernel column kx, (w[0][kx], w[1][kx]) and (w[1][kx], w[2][kx]);
+    stride 2 (horizontal pairs): per kernel row ky, (w[ky][0], w[ky][1]) and (w[ky][2], 0)."""
+    w = weights.astype(np.int64).reshape(3, 3, -1)  # (ky, kx, channel)
+    assert np.abs(w).max(initial=0) < 1 << 15
+
+    def word(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        return (lo & 0xFFFF) | ((hi & 0xFFFF) << 16)
+
+    if stride == 1:
+        words = [v for kx in range(3) for v in (word(w[0, kx], w[1, kx]), word(w[1, kx], w[2, kx]))]
+    else:
+        words = [v for ky in range(3) for v in (word(w[ky, 0], w[ky, 1]), w[ky, 2] & 0xFFFF)]
+    return np.stack(words, axis=1).astype(np.uint32).view(np.int32)
 
 
 def c_constants(node: Node, graph: Graph) -> list[tuple[str, np.ndarray]]:
+    """One table: per channel ROW words: bias, its packed weights, q, k, right (scaled channels:
+    weights and bias times 2^(left+1), right >= 1) or bias, weights, q, shift, 0 (exact)."""
     weights, _ = constants(node, graph)
-    s, stage = spec(node, graph), lowered_params(node).stage
-    if s.fast:
-        table = s.stage.table()
-    else:
-        table = np.stack([s.stage.bias, stage.multiplier, stage.shift], axis=1).astype(np.int32)
-    w = np.asarray(weights.data, np.int8).reshape(TAPS, -1)
-    return [("weights", packed_weights(w)), ("table", table.ravel())]
+    stage = lowered_params(node).stage
+    w = np.asarray(weights.data, np.int64).reshape(TAPS, -1)
+    bias = folded_bias(node, graph, stage, CHANNEL_AXIS)
+    ok = scaled(node, graph)
+    channels = np.arange(w.shape[1])
+    ss = scaled_stage(stage, bias, channels[ok])
+    scale = np.ones(w.shape[1], np.int64)
+    scale[ok] = ss.scale
+    tail = np.stack([bias, stage.multiplier, stage.shift, np.zeros_like(bias)], axis=1).astype(np.int64)
+    tail[ok] = np.stack([ss.bias, ss.multiplier, ss.k, ss.right], axis=1)
+    packed = packed_weights(w * scale, geometry(node, graph).stride_w).astype(np.int64)
+    table = np.concatenate([tail[:, :1], packed, tail[:, 1:]], axis=1)
+    return [("table", table.astype(np.int32).ravel())]
 
 
 def scratch_bytes(node: Node, graph: Graph) -> int:
-    return geometry(node, graph).in_c  # one input pixel of zero-point bytes (the padding)
+    """A pixel of zero-point bytes (the padding rows), then the ring of a channel group."""
+    g = geometry(node, graph)
+    return g.in_c + slots(g) * group_size(g) * plane_width(g) * 4
 
 
 def overlap_limits(node: Node, graph: Graph) -> tuple[int | None, ...]:
