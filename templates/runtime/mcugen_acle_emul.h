@@ -80,6 +80,18 @@ static inline int32_t mcugen_smmlar(int32_t a, int32_t b, int32_t acc)
     return (int32_t)(uint32_t)(v >> 32);
 }
 
+/* PKHBT a, b, LSL #16: the low halfword of a under the low halfword of b */
+static inline int32_t mcugen_pkhbt(int32_t a, int32_t b)
+{
+    return (int32_t)(((uint32_t)a & 0xffffu) | ((uint32_t)b << 16));
+}
+
+/* PKHTB a, b, ASR #16: the high halfword of b under the high halfword of a */
+static inline int32_t mcugen_pkhtb(int32_t a, int32_t b)
+{
+    return (int32_t)(((uint32_t)a & 0xffff0000u) | ((uint32_t)b >> 16));
+}
+
 /* SSAT #8 */
 static inline int32_t mcugen_ssat8(int32_t x)
 {

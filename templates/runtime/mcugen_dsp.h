@@ -62,6 +62,23 @@ static inline int32_t mcugen_smmlar(int32_t a, int32_t b, int32_t acc)
     return r;
 }
 
+/* PKHBT a, b, LSL #16: the low halfword of a under the low halfword of b (GCC 12 builds the
+ * plain C form from UXTH and ORR) */
+static inline int32_t mcugen_pkhbt(int32_t a, int32_t b)
+{
+    int32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
+/* PKHTB a, b, ASR #16: the high halfword of b under the high halfword of a */
+static inline int32_t mcugen_pkhtb(int32_t a, int32_t b)
+{
+    int32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
 static inline int32_t mcugen_ssat8(int32_t x)
 {
     /* The builtin behind __ssat: GCC's macro assigns its unsigned result to an int32_t, which -Wconversion flags */
@@ -109,19 +126,6 @@ static inline void mcugen_put_pair(int32_t **p, int32_t lo, int32_t hi)
     (*p)[1] = hi;
     *p += 2;
 #endif
-}
-
-/* PKHBT a, b, LSL #16: the low halfword of a under the low halfword of b (plain C that GCC
- * and clang turn into one PKHBT) */
-static inline int32_t mcugen_pkhbt(int32_t a, int32_t b)
-{
-    return (int32_t)(((uint32_t)a & 0xffffu) | ((uint32_t)b << 16));
-}
-
-/* PKHTB a, b, ASR #16: the high halfword of b under the high halfword of a */
-static inline int32_t mcugen_pkhtb(int32_t a, int32_t b)
-{
-    return (int32_t)(((uint32_t)a & 0xffff0000u) | ((uint32_t)b >> 16));
 }
 
 /* Arithmetic shift right (the portable form; compilers emit one ASR) */
