@@ -52,7 +52,7 @@ CHANNEL_AXIS = 3
 GROUP = 4  # channels per input word
 TAPS = 9
 ROW = 10  # table words per channel: (w0, w1) and (w1, w2) per kernel column, bias, q, k, right
-PLANES_BYTES = 4096  # the two pair planes of a channel group stay within this (when 4 channels fit)
+PLANES_BYTES = 2048  # the ring of a channel group stays within this (when 4 channels fit): arena, not speed
 
 
 @dataclass(frozen=True)
