@@ -128,6 +128,62 @@ static inline void mcugen_put_pair(int32_t **p, int32_t lo, int32_t hi)
 #endif
 }
 
+/* 2 pixels x 4 channels of SMLAD (conv_dsp's GEMM): a[p][c] += x[p] . w[c] on int16 pairs, for
+ * `words` words of each pixel (*x: pixel 0's word, pixel 1's word, ...) and of each channel
+ * (*w: 4 words per word of x), both pointers advanced past them. `words` must be a constant:
+ * one assembly block of 3 LDRD and 8 SMLAD per word, as GCC 12 otherwise shuffles the 8
+ * sums between registers at every word (in C when not optimizing, which leaves too few
+ * registers for it). */
+typedef struct {
+    int32_t a00, a01, a02, a03;
+    int32_t a10, a11, a12, a13;
+} mcugen_acc2x4;
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__OPTIMIZE__)
+__attribute__((always_inline)) static inline void mcugen_mac2x4(mcugen_acc2x4 *a, const int32_t **x,
+                                                                const int32_t **w, int32_t words)
+{
+    int32_t x0, x1, wa, wb;
+    __asm__(".rept %c[n]\n\t"
+            "ldrd %[x0], %[x1], [%[x]], #8\n\t"
+            "ldrd %[wa], %[wb], [%[w]], #8\n\t"
+            "smlad %[a00], %[x0], %[wa], %[a00]\n\t"
+            "smlad %[a10], %[x1], %[wa], %[a10]\n\t"
+            "smlad %[a01], %[x0], %[wb], %[a01]\n\t"
+            "smlad %[a11], %[x1], %[wb], %[a11]\n\t"
+            "ldrd %[wa], %[wb], [%[w]], #8\n\t"
+            "smlad %[a02], %[x0], %[wa], %[a02]\n\t"
+            "smlad %[a12], %[x1], %[wa], %[a12]\n\t"
+            "smlad %[a03], %[x0], %[wb], %[a03]\n\t"
+            "smlad %[a13], %[x1], %[wb], %[a13]\n\t"
+            ".endr"
+            : [a00] "+r"(a->a00), [a01] "+r"(a->a01), [a02] "+r"(a->a02), [a03] "+r"(a->a03),
+              [a10] "+r"(a->a10), [a11] "+r"(a->a11), [a12] "+r"(a->a12), [a13] "+r"(a->a13), [x] "+r"(*x),
+              [w] "+r"(*w), [x0] "=&r"(x0), [x1] "=&r"(x1), [wa] "=&r"(wa), [wb] "=&r"(wb)
+            : [n] "i"(words)
+            : "memory"); /* (a memory operand of a pointer GCC knows to be constant needs one register more) */
+}
+#else
+static inline void mcugen_mac2x4(mcugen_acc2x4 *a, const int32_t **x, const int32_t **w, int32_t words)
+{
+    int32_t j;
+    for (j = 0; j < words; ++j) {
+        const int32_t x0 = (*x)[0], x1 = (*x)[1];
+        const int32_t *const v = *w;
+        a->a00 = mcugen_smlad(x0, v[0], a->a00);
+        a->a01 = mcugen_smlad(x0, v[1], a->a01);
+        a->a02 = mcugen_smlad(x0, v[2], a->a02);
+        a->a03 = mcugen_smlad(x0, v[3], a->a03);
+        a->a10 = mcugen_smlad(x1, v[0], a->a10);
+        a->a11 = mcugen_smlad(x1, v[1], a->a11);
+        a->a12 = mcugen_smlad(x1, v[2], a->a12);
+        a->a13 = mcugen_smlad(x1, v[3], a->a13);
+        *x += 2;
+        *w += 4;
+    }
+}
+#endif
+
 /* Arithmetic shift right (the portable form; compilers emit one ASR) */
 static inline int32_t mcugen_asr(int32_t x, int32_t n)
 {
