@@ -3,30 +3,94 @@ computes exactly the simulator's int8 on the host, through the portable C emulat
 the DSP intrinsics (templates/runtime/mcugen_acle_emul.h)."""
 from __future__ import annotations
 
+import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mcugen.codegen.emit import emit
 from mcugen.compiler import CalibrationOptions, compile_model
+from mcugen.kernels.arm import conv_dsp
+from mcugen.kernels.arm.requant import scaled_channels
+from mcugen.kernels.common import io_qparams
 from onnx_builders import OnnxGraph
-from variant_checks import assert_host_c_matches_sim
+from variant_checks import assert_host_c_matches_sim, deaden_last_conv
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def _conv_model(tmp_path, seed: int, in_c: int, hw: tuple[int, int], out_c: int, kernel: tuple[int, int],
+                stride: int, pads: list[int], dead: int = 0, low: float = -1.0) -> tuple[str, str]:
+    g = OnnxGraph(seed)
+    x = g.relu(g.conv(g.input("x", [1, in_c, *hw]), out_c, kernel=kernel, stride=stride, pads=pads))
+    model = g.build([x])
+    if dead:
+        deaden_last_conv(model, dead)
+    path = tmp_path / f"conv{seed}.onnx"
+    path.write_bytes(model.SerializeToString())
+    # calibration over [low, 1]: the input zero point moves with `low`, and padding reads it
+    calib = tmp_path / f"calib{seed}.npz"
+    rng = np.random.default_rng(seed)
+    np.savez(calib, **{f"s{i}": rng.uniform(low, 1.0, (1, in_c, *hw)).astype(np.float32) for i in range(4)})
+    return str(path), str(calib)
+
+
+def _refuse_scaled(count: int):
+    def scaled(stage, bound):
+        ok = scaled_channels(stage, bound)
+        ok[:count] = False
+        return ok
+    return scaled
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     seed=st.integers(0, 1000),
-    kernel=st.sampled_from([3, 5]),
-    stride=st.sampled_from([1, 2]),
-    pad=st.integers(0, 2),
+    kernel=st.tuples(st.sampled_from([1, 3, 5]), st.sampled_from([2, 3])),
+    stride=st.sampled_from([1, 2, 3]),
+    pads=st.lists(st.integers(0, 2), min_size=4, max_size=4),
     in_c=st.integers(1, 4),
-    out_c=st.integers(1, 9),
+    out_c=st.integers(1, 11),
     hw=st.tuples(st.integers(5, 9), st.integers(5, 9)),
+    dead=st.integers(0, 2),
+    exact=st.integers(0, 5),
+    low=st.sampled_from([-1.0, -0.3, 0.0, 0.5]),
     optimize=st.sampled_from(["speed", "size"]),
 )
-def test_conv_variant_is_bit_exact_on_the_host(tmp_path, seed, kernel, stride, pad, in_c, out_c, hw, optimize):
-    g = OnnxGraph(seed)
-    x = g.relu(g.conv(g.input("x", [1, in_c, *hw]), out_c, kernel=kernel, stride=stride, pads=[pad, pad, 0, pad]))
-    path = tmp_path / "conv.onnx"
-    path.write_bytes(g.build([x]).SerializeToString())
-    compiled = compile_model(str(path), CalibrationOptions(), target="cortex-m7", optimize=optimize)
+def test_conv_variant_is_bit_exact_on_the_host(tmp_path, monkeypatch, seed, kernel, stride, pads, in_c, out_c, hw,
+                                               dead, exact, low, optimize):
+    """Shapes, odd pixel counts, asymmetric padding, 1-4 input channels, input zero points,
+    near-dead channels, both unroll settings; the first `exact` channels are refused the
+    scaled stage, so groups of the exact (portable) stage run too."""
+    refuse = _refuse_scaled(exact)
+    monkeypatch.setattr(conv_dsp, "scaled_channels", refuse)
+    path, calib = _conv_model(tmp_path, seed, in_c, hw, out_c, kernel, stride, pads, min(dead, out_c), low)
+    compiled = compile_model(path, CalibrationOptions(path=calib), target="cortex-m7", optimize=optimize)
     assert [n.variant for n in compiled.graph.nodes if n.op == "conv2d"] == ["conv_dsp"]
     assert_host_c_matches_sim(compiled, seed)
+
+
+def test_refused_channels_take_the_exact_stage_and_the_zero_point_is_not_zero(tmp_path, monkeypatch):
+    """The property test's corners exist: an exact group, and padding that reads a non-zero input zero point."""
+    monkeypatch.setattr(conv_dsp, "scaled_channels", _refuse_scaled(2))
+    path, calib = _conv_model(tmp_path, 3, 3, (7, 8), 6, (3, 3), 2, [1, 1, 1, 1], low=0.0)
+    compiled = compile_model(path, CalibrationOptions(path=calib), target="cortex-m7")
+    (node,) = [n for n in compiled.graph.nodes if n.op == "conv2d"]
+    assert conv_dsp.channels(node, compiled.graph).exact.tolist() == [[0, 1, 1, 1]]
+    assert io_qparams(node, compiled.graph)[0].scalar_zero_point != 0
+    assert conv_dsp.spec(node, compiled.graph, "speed").exact
+    assert_host_c_matches_sim(compiled, 3)
+
+
+def test_first_convs_of_one_shape_share_one_function(tmp_path):
+    """Sizes are run-time params: two 3x3 s2 convs on different inputs call the same C function."""
+    g = OnnxGraph(1)
+    a = g.relu(g.conv(g.input("x", [1, 3, 12, 10]), 3, kernel=3, stride=1, pads=[1, 1, 1, 1]))
+    b = g.relu(g.conv(a, 8, kernel=3, stride=2, pads=[0, 0, 1, 1]))
+    path = tmp_path / "two.onnx"
+    path.write_bytes(g.build([b]).SerializeToString())
+    compiled = compile_model(str(path), CalibrationOptions(), target="cortex-m7")
+    convs = [n for n in compiled.graph.nodes if n.variant == "conv_dsp"]
+    assert len(convs) == 2
+    names = {conv_dsp.c_kernel(n, compiled.graph, "speed").name for n in convs}
+    assert len(names) == 1
+    source = emit(compiled.graph, compiled.plan)["mcugen.c"]
+    assert source.count(f"static void {names.pop()}(") == 1
+    assert_host_c_matches_sim(compiled, 1)

@@ -1,12 +1,24 @@
 """conv2d with a k x k kernel (k > 1) and few input channels (MobileNets' first layer) on
 the Arm DSP extension (Cortex-M4/M7/M33/M55).
 
-Per pair of output pixels, im2col into the scratch: two int16 rows of the window's
-KH*KW*C_in raw input values (padding taps hold the input zero point, so folding
-input_offset * sum(w) into the bias stays exact; common.folded_bias), padded to an even
-length with a zero. Weights are repacked at compile time as int16 pairs per channel
-pair, so each word of the rows meets two weight words in four SMLAD (2 pixels x 2
-channels). The output stage is requant.py's. All sizes are C constants.
+One shared C function per structure (kernel size, input channels, unroll, output-stage
+kinds); the sizes are fields of the params struct, so every first conv of that shape
+calls the same code.
+
+Per pair of output pixels, each pixel's window is gathered into an int16 row in the
+scratch: every kernel row's KW*C_in bytes are contiguous in NHWC, so its whole words go
+through SXTB16 / SXTB16 ROR 8 (taps (0, 2), (1, 3) of each word), and the bytes left
+over at the row ends are paired into words at the end of the row (a lone one meets a
+zero weight). Weights are repacked at compile time to that tap order. A window that
+crosses the input's border is first copied into a small buffer in the scratch, with the
+input zero point in the padding (so folding input_offset * sum(w) into the bias stays
+exact, common.folded_bias), and gathered from there.
+
+Then per group of 4 output channels, 2 pixels x 4 channels: per row word 2 LDR of the
+rows, 2 LDRD of weights and 8 SMLAD (16 MACs). Output channels come in groups of one
+kind, scaled ones first (requant.py's scaled stage: SMMLAR, ASR, SSAT, weights and bias
+pre-multiplied by 2^(left+1)), then exact ones (the portable mcugen_requantize); an
+incomplete group repeats its last channel, which stores the same byte twice.
 
 No overlap is declared: the rows of a pair read a window anywhere above the pair.
 """
@@ -30,33 +42,97 @@ from ..conv2d import (  # noqa: F401 - the variant keeps the op's semantics: re-
     quantize_constants,
     reference,
 )
-from .common import ChannelSplit, KernelSource, paired_constants, spec_name, split_channels
-from .requant import FastStage
+from ..weights import constants
+from .common import KernelSource, acc_bounds, folded_bias, spec_name
+from .requant import ScaledStage, needs_ties, scaled_channels, scaled_stage
 
 OP = "conv2d"
 NAME = "conv_dsp"
 SCRATCH = True
 CHANNEL_AXIS = 0
 MAX_IN_C = 4
+GROUP = 4  # output channels per block
+ROW = 4 + 4 * GROUP  # table words per group: 4 biases, then per channel c, q, k, right
 UNROLL_WORDS = 32  # speed: fully unroll rows up to this many words
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each tap of a window lands in its int16 row: per kernel row, `full` words of
+    4 bytes (SXTB16 order), then the row ends' leftover bytes paired up."""
+
+    kernel_h: int
+    row_bytes: int  # KW * C_in, contiguous in NHWC
+
+    @property
+    def full(self) -> int:
+        return self.row_bytes // 4
+
+    @property
+    def singles(self) -> tuple[tuple[int, int], ...]:
+        """(kernel row, byte offset) of each leftover byte, in row order."""
+        return tuple((ky, o) for ky in range(self.kernel_h) for o in range(4 * self.full, self.row_bytes))
+
+    @property
+    def words(self) -> int:
+        return 2 * self.full * self.kernel_h + (len(self.singles) + 1) // 2
+
+    def taps(self) -> np.ndarray:
+        """(words, 2): the window tap (ky * row_bytes + offset) in each int16 half, -1 for none."""
+        out = []
+        for ky in range(self.kernel_h):
+            for i in range(self.full):
+                base = ky * self.row_bytes + 4 * i
+                out += [(base, base + 2), (base + 1, base + 3)]
+        single = [ky * self.row_bytes + o for ky, o in self.singles] + [-1]
+        out += [(single[i], single[i + 1]) for i in range(0, len(self.singles), 2)]
+        return np.array(out, np.int64).reshape(-1, 2)
 
 
 @dataclass(frozen=True)
 class ConvSpec:
     fn: str
-    g: ConvGeometry
-    pad_value: int  # the input zero point: a padding tap contributes nothing after folding
-    row: int  # KH * KW * C_in
-    words: int  # int16 pairs per row
+    kernel_h: int
+    kernel_w: int
+    in_c: int
+    layout: Layout
     unrolled: bool
-    fast_pairs: int
-    slow_pairs: int
-    stage: FastStage
-    output_offset: int
+    exact: bool  # some groups need the portable output stage
+    clamps: bool  # the activation narrows the int8 range
+    ties: bool  # negative ties need the sign correction
+
+    @property
+    def params(self) -> str:
+        """The params struct type: its fields are those this structure reads."""
+        return f"mcugen_conv_dsp{'_exact' if self.exact else '_clamp' if self.clamps else ''}_params"
+
+    @property
+    def row(self) -> int:
+        return ROW
 
 
-def _split(node: Node, graph: Graph) -> ChannelSplit:
-    return split_channels(node, graph, lowered_params(node).stage, CHANNEL_AXIS)
+@dataclass(frozen=True, eq=False)
+class Channels:
+    """Output channel groups by kind, in compute order."""
+
+    scaled: np.ndarray  # (groups, GROUP)
+    exact: np.ndarray  # (groups, GROUP)
+    stage: ScaledStage  # of scaled.ravel()
+    bias: np.ndarray  # folded, per channel
+
+
+def _groups(channels: np.ndarray) -> np.ndarray:
+    if channels.size % GROUP:
+        channels = np.append(channels, np.full(GROUP - channels.size % GROUP, channels[-1]))
+    return channels.reshape(-1, GROUP)
+
+
+def channels(node: Node, graph: Graph) -> Channels:
+    stage = lowered_params(node).stage
+    scaled = scaled_channels(stage, acc_bounds(node, graph, CHANNEL_AXIS))
+    bias = folded_bias(node, graph, stage, CHANNEL_AXIS)
+    groups = _groups(np.flatnonzero(scaled))
+    return Channels(groups, _groups(np.flatnonzero(~scaled)), scaled_stage(stage, bias, groups.ravel()), bias)
 
 
 def applies(node: Node, graph: Graph, target: Target) -> bool:
@@ -66,43 +142,75 @@ def applies(node: Node, graph: Graph, target: Target) -> bool:
     return g.kernel_h * g.kernel_w > 1 and g.in_c <= MAX_IN_C
 
 
-def packed_weights(weights: np.ndarray, pairs: np.ndarray) -> np.ndarray:
-    """(C_out, KH*KW*C_in) int8 -> per channel pair, per word j of the row, each channel's
-    int16 pair (w[2j], w[2j+1]) as one int32 word (a zero pads an odd row)."""
-    row = weights.shape[1]
-    w = np.zeros((weights.shape[0], row + row % 2), np.int16)
-    w[:, :row] = weights
-    words = w.view("<i4").astype(np.int32)  # (C_out, words)
-    return np.ascontiguousarray(words[pairs.ravel()].reshape(len(pairs), 2, -1).transpose(0, 2, 1)).ravel()
+def layout(g: ConvGeometry) -> Layout:
+    return Layout(g.kernel_h, g.kernel_w * g.in_c)
+
+
+def packed_weights(weights: np.ndarray, groups: np.ndarray, scale: np.ndarray, lay: Layout) -> np.ndarray:
+    """(C_out, KH*KW*C_in) int8 -> int16 pairs in the rows' tap order (times each channel's
+    `scale`) as int32 words: per group, per row word, the group's channels in order."""
+    taps = lay.taps()
+    w = np.concatenate([weights.astype(np.int64), np.zeros((weights.shape[0], 1), np.int64)], axis=1)
+    scaled = w[groups.ravel()][:, taps] * scale.reshape(-1, 1, 1)  # (channels, words, 2); tap -1: the zero column
+    assert np.abs(scaled).max(initial=0) < 1 << 15
+    per_group = scaled.astype(np.int16).reshape(len(groups), GROUP, lay.words, 2).transpose(0, 2, 1, 3)
+    return np.ascontiguousarray(per_group).ravel().view("<i4").astype(np.int32)
 
 
 def spec(node: Node, graph: Graph, optimize: str) -> ConvSpec:
-    g, split = geometry(node, graph), _split(node, graph)
-    fs = split.stage
-    row = g.kernel_h * g.kernel_w * g.in_c
-    words = (row + 1) // 2
-    unrolled = optimize == "speed" and words <= UNROLL_WORDS
-    pad = io_qparams(node, graph)[0].scalar_zero_point
-    values = (*(getattr(g, f) for f in g.__dataclass_fields__), pad, int(unrolled), len(split.fast),
-              len(split.slow), fs.uniform_left, int(fs.all_right), fs.act_min, fs.act_max)
-    return ConvSpec(spec_name("mcugen_conv_dsp", values), g, pad, row, words, unrolled, len(split.fast),
-                    len(split.slow), fs, lowered_params(node).stage.output_offset)
+    g, ch, stage = geometry(node, graph), channels(node, graph), lowered_params(node).stage
+    lay = layout(g)
+    unrolled = optimize == "speed" and lay.words <= UNROLL_WORDS
+    exact, clamps, ties = bool(ch.exact.size), stage.act_min > -128 or stage.act_max < 127, needs_ties(stage)
+    values = (g.kernel_h, g.kernel_w, g.in_c, int(unrolled), int(exact), int(clamps), int(ties))
+    return ConvSpec(spec_name("mcugen_conv_dsp", values), g.kernel_h, g.kernel_w, g.in_c, lay, unrolled, exact,
+                    clamps, ties)
 
 
 def c_kernel(node: Node, graph: Graph, optimize: str) -> KernelSource:
     s = spec(node, graph, optimize)
-    return KernelSource(s.fn, "kernels/arm/conv_dsp.c.j2", s, ("mcugen_dsp.h",))
+    return KernelSource(s.fn, "kernels/arm/conv_dsp.c.j2", s, ("mcugen_dsp.h",), s.params)
 
 
 def c_params(node: Node, graph: Graph) -> dict[str, int]:
-    return {}
+    g, ch, stage = geometry(node, graph), channels(node, graph), lowered_params(node).stage
+    s = spec(node, graph, "speed")
+    fields = {"in_h": g.in_h, "in_w": g.in_w, "out_w": g.out_w, "pixels": g.out_h * g.out_w, "out_c": g.out_c,
+              "stride_h": g.stride_h, "stride_w": g.stride_w, "pad_top": g.pad_top, "pad_left": g.pad_left,
+              "pad_value": io_qparams(node, graph)[0].scalar_zero_point, "scaled_groups": len(ch.scaled)}
+    if s.exact or s.clamps:
+        fields.update(act_min=stage.act_min, act_max=stage.act_max)
+    if s.exact:
+        fields.update(exact_groups=len(ch.exact), output_offset=stage.output_offset)
+    return fields
+
+
+def _table(ch: Channels, node: Node) -> np.ndarray:
+    """Per group, ROW words: its 4 biases, then per channel c, q, k, right (for exact groups:
+    the bias unscaled and the shift in the k word)."""
+    stage = lowered_params(node).stage
+    rows = []
+    if ch.scaled.size:
+        s = ch.stage
+        per = [v.reshape(-1, GROUP) for v in (ch.scaled.ravel(), s.multiplier, s.k, s.right)]
+        rows.append(np.concatenate([s.bias.reshape(-1, GROUP), np.stack(per, axis=2).reshape(-1, 4 * GROUP)], axis=1))
+    if ch.exact.size:
+        e = ch.exact
+        per = [e, stage.multiplier[e], stage.shift[e], np.zeros_like(e)]
+        rows.append(np.concatenate([ch.bias[e], np.stack(per, axis=2).reshape(-1, 4 * GROUP)], axis=1))
+    return np.concatenate(rows).astype(np.int32).ravel()
 
 
 def c_constants(node: Node, graph: Graph) -> list[tuple[str, np.ndarray]]:
-    return paired_constants(node, graph, _split(node, graph), packed_weights)
+    ch = channels(node, graph)
+    weights, _ = constants(node, graph)
+    w = np.asarray(weights.data, np.int8).reshape(weights.shape[0], -1)
+    groups = np.concatenate([ch.scaled, ch.exact])
+    scale = np.concatenate([ch.stage.scale, np.ones(ch.exact.size, np.int64)])
+    return [("weights", packed_weights(w, groups, scale, layout(geometry(node, graph)))), ("table", _table(ch, node))]
 
 
 def scratch_bytes(node: Node, graph: Graph) -> int:
     g = geometry(node, graph)
-    row = g.kernel_h * g.kernel_w * g.in_c
-    return 2 * 2 * (row + row % 2)  # two int16 rows
+    window = g.kernel_h * g.kernel_w * g.in_c
+    return 4 * 2 * layout(g).words + 2 * window  # two pixels' int16 rows, then two border windows' bytes
