@@ -364,6 +364,61 @@ static inline mcugen_i32x4 mcugen_mve_pw2x2(const int8_t *x0, const int8_t *x1, 
     return r;
 }
 
+/* mcugen_mve_pw2x2 for two pixel pairs sharing a channel pair: pixels x, x + n, x + 2n, x + 3n
+ * (n bytes each) -> *r0 (the first two), *r1 (the other two); *w moves on once. One asm block
+ * keeps the eight pointers and sums out of the caller's registers (GCC 12 spilled them). */
+static inline void mcugen_mve_pw4x2(const int8_t *x, const int8_t **w, const int32_t *bias, int32_t n,
+                                    mcugen_i32x4 *r0, mcugen_i32x4 *r1)
+{
+    mcugen_i32x4 y0, y1;
+    mcugen_i8x16 a, b, u, v;
+    int32_t s00, s01, s10, s11;
+    const int8_t *p0, *p1, *wt;
+    __asm__ volatile(
+        "ldrd %[s00], %[s01], [%[bias]]\n\t"
+        "ldrd %[s10], %[s11], [%[bias]]\n\t"
+        "mov %[p0], %[x]\n\t"
+        "add %[p1], %[x], %[n]\n\t"
+        "mov %[wt], %[w]\n\t"
+        "dlstp.8 lr, %[n]\n"
+        "1:\n\t"
+        "vldrb.8 %q[a], [%[p0]], #16\n\t"
+        "vldrb.8 %q[b], [%[p1]], #16\n\t"
+        "vldrb.8 %q[u], [%[w]], #16\n\t"
+        "vldrb.8 %q[v], [%[w]], #16\n\t"
+        "vmladava.s8 %[s00], %q[a], %q[u]\n\t"
+        "vmladava.s8 %[s10], %q[b], %q[u]\n\t"
+        "vmladava.s8 %[s01], %q[a], %q[v]\n\t"
+        "vmladava.s8 %[s11], %q[b], %q[v]\n\t"
+        "letp lr, 1b\n\t"
+        "vmov %q[y0][2], %q[y0][0], %[s00], %[s10]\n\t"
+        "vmov %q[y0][3], %q[y0][1], %[s01], %[s11]\n\t"
+        "ldrd %[s00], %[s01], [%[bias]]\n\t"
+        "ldrd %[s10], %[s11], [%[bias]]\n\t"
+        "add %[p0], %[x], %[n], lsl #1\n\t"
+        "add %[p1], %[p0], %[n]\n\t"
+        "dlstp.8 lr, %[n]\n"
+        "1:\n\t"
+        "vldrb.8 %q[a], [%[p0]], #16\n\t"
+        "vldrb.8 %q[b], [%[p1]], #16\n\t"
+        "vldrb.8 %q[u], [%[wt]], #16\n\t"
+        "vldrb.8 %q[v], [%[wt]], #16\n\t"
+        "vmladava.s8 %[s00], %q[a], %q[u]\n\t"
+        "vmladava.s8 %[s10], %q[b], %q[u]\n\t"
+        "vmladava.s8 %[s01], %q[a], %q[v]\n\t"
+        "vmladava.s8 %[s11], %q[b], %q[v]\n\t"
+        "letp lr, 1b\n\t"
+        "vmov %q[y1][2], %q[y1][0], %[s00], %[s10]\n\t"
+        "vmov %q[y1][3], %q[y1][1], %[s01], %[s11]\n\t"
+        : [y0] "=&w"(y0), [y1] "=&w"(y1), [a] "=&w"(a), [b] "=&w"(b), [u] "=&w"(u), [v] "=&w"(v),
+          [s00] "=&Te"(s00), [s01] "=&Te"(s01), [s10] "=&Te"(s10), [s11] "=&Te"(s11), [p0] "=&r"(p0),
+          [p1] "=&r"(p1), [wt] "=&r"(wt), [w] "+r"(*w)
+        : [x] "r"(x), [bias] "r"(bias), [n] "r"(n)
+        : "lr", "memory");
+    *r0 = y0;
+    *r1 = y1;
+}
+
 /* VSHL.S32 by lanes (left shifts only here: 0..30) */
 static inline mcugen_i32x4 mcugen_mve_shl32(mcugen_i32x4 a, mcugen_i32x4 n)
 {

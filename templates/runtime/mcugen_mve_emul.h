@@ -257,6 +257,14 @@ static inline mcugen_i32x4 mcugen_mve_pw2x2(const int8_t *x0, const int8_t *x1, 
     return r;
 }
 
+static inline void mcugen_mve_pw4x2(const int8_t *x, const int8_t **w, const int32_t *bias, int32_t n,
+                                    mcugen_i32x4 *r0, mcugen_i32x4 *r1)
+{
+    const int8_t *w2 = *w;
+    *r0 = mcugen_mve_pw2x2(x, x + n, w, bias, n);
+    *r1 = mcugen_mve_pw2x2(x + 2 * n, x + 3 * n, &w2, bias, n);
+}
+
 static inline mcugen_i32x4 mcugen_mve_shl32(mcugen_i32x4 a, mcugen_i32x4 n)
 {
     mcugen_i32x4 r;
