@@ -18,8 +18,9 @@ stored. An odd last pixel stores 2 lanes (VSTRB under VCTP.32).
 
 All sizes are run-time fields of `mcugen_pw_mve_params`: one function per output-stage shape.
 
-Pixels go 4 at a time (the two pixel pairs share the channel pair's table rows: q, shift and
-offsets are loaded once for 8 outputs), then the last 0..3 in pairs.
+Pixels go 4 at a time (mcugen_mve_pw4x2: the two pixel pairs in one asm block, sharing the
+channel pair's table rows: q, shift and offsets are loaded once for 8 outputs), then the last
+0..3 in pairs.
 
 Order (overlap): each group of 4 (then 2 or 1) pixels reads its input pixels for each channel
 pair and writes its output pixels in between: lag 0, units of unequal size.
