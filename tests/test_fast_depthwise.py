@@ -2,13 +2,19 @@
 simulator's int8 on the host, through the portable C twins of the intrinsics."""
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mcugen import sim
 from mcugen.compiler import CalibrationOptions, compile_model
-from mcugen.kernels.arm.depthwise_dsp import packed_weights
+from mcugen.kernels.arm.depthwise_dsp import group_size, packed_weights
+from mcugen.kernels.conv2d import geometry
+from mcugen.targets import get_target
+from mcugen.verify import run_c
 from onnx_builders import OnnxGraph
 from variant_checks import assert_host_c_matches_sim, deaden_last_conv
 
@@ -33,8 +39,8 @@ def _depthwise_net(tmp_path, seed: int, c: int, hw: tuple[int, int], stride: int
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     seed=st.integers(0, 1000),
-    c=st.integers(1, 6).map(lambda k: 4 * k),
-    hw=st.tuples(st.integers(1, 7), st.integers(1, 7)),
+    c=st.integers(1, 10).map(lambda k: 4 * k),
+    hw=st.tuples(st.integers(1, 9), st.integers(1, 14)),
     stride=st.sampled_from([1, 2]),
     pads=st.lists(st.integers(0, 1), min_size=4, max_size=4),
     relu6=st.booleans(),
@@ -47,6 +53,29 @@ def test_depthwise_variant_is_bit_exact_on_the_host(tmp_path, seed, c, hw, strid
     compiled = compile_model(path, CalibrationOptions(), target="cortex-m7")
     assert [n.variant for n in compiled.graph.nodes if n.op == "depthwise_conv2d"] == ["depthwise_dsp"]
     assert_host_c_matches_sim(compiled, seed)
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
+                    reason="needs arm-none-eabi-gcc and qemu-system-arm")
+@pytest.mark.parametrize("c, hw, stride, pads, relu6, groups", [
+    (8, (7, 9), 1, [1, 1, 1, 1], True, 1),  # odd width and height: a partial last block and band (assembly)
+    (40, (5, 26), 1, [1, 1, 1, 1], True, 5),  # channel groups of the ring
+    (16, (9, 14), 2, [1, 1, 1, 1], True, 1),  # pad_left 1: unpaired first and last pixels
+    (8, (8, 11), 2, [0, 0, 1, 1], True, 1),  # a partial last block of 2 outputs
+    (12, (6, 7), 2, [1, 0, 1, 1], False, 1),  # negative ties: the C block loop on the core
+])
+def test_depthwise_variant_is_bit_exact_on_the_core(tmp_path, c, hw, stride, pads, relu6, groups):
+    """The assembly block loops (and the C ones where the stage needs ties) on an emulated Cortex-M4."""
+    compiled = compile_model(_depthwise_net(tmp_path, 3, c, hw, stride, pads, relu6, 0), CalibrationOptions(),
+                             target="cortex-m4")
+    (node,) = [n for n in compiled.graph.nodes if n.op == "depthwise_conv2d"]
+    assert node.variant == "depthwise_dsp"
+    g = geometry(node, compiled.graph)
+    assert g.in_c // group_size(g) == groups
+    (name,) = compiled.graph.inputs
+    xs = np.random.default_rng(c).integers(-128, 128, (2, *compiled.graph.tensor(name).shape)).astype(np.int8)
+    outputs, _ = run_c(compiled, get_target("cortex-m4"), xs)
+    np.testing.assert_array_equal(outputs, np.stack([sim.run(compiled.graph, x)[0] for x in xs]))
 
 
 @pytest.mark.parametrize("target, c, kernel, expected", [
