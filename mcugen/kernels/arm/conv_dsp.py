@@ -52,7 +52,7 @@ SCRATCH = True
 CHANNEL_AXIS = 0
 MAX_IN_C = 4
 GROUP = 4  # output channels per block
-ROW = 4 + 4 * GROUP  # table words per group: 4 biases, then per channel c, q, k, right
+ROW = 8 + 4 * GROUP  # table words per group: the 4 biases twice (one copy per pixel: no register moves), then per channel c, q, k, right
 UNROLL_WORDS = 32  # speed: fully unroll rows up to this many words
 
 
@@ -186,18 +186,18 @@ def c_params(node: Node, graph: Graph) -> dict[str, int]:
 
 
 def _table(ch: Channels, node: Node) -> np.ndarray:
-    """Per group, ROW words: its 4 biases, then per channel c, q, k, right (for exact groups:
+    """Per group, ROW words: its 4 biases twice, then per channel c, q, k, right (for exact groups:
     the bias unscaled and the shift in the k word)."""
     stage = lowered_params(node).stage
     rows = []
     if ch.scaled.size:
         s = ch.stage
         per = [v.reshape(-1, GROUP) for v in (ch.scaled.ravel(), s.multiplier, s.k, s.right)]
-        rows.append(np.concatenate([s.bias.reshape(-1, GROUP), np.stack(per, axis=2).reshape(-1, 4 * GROUP)], axis=1))
+        rows.append(np.concatenate([np.tile(s.bias.reshape(-1, GROUP), 2), np.stack(per, axis=2).reshape(-1, 4 * GROUP)], axis=1))
     if ch.exact.size:
         e = ch.exact
         per = [e, stage.multiplier[e], stage.shift[e], np.zeros_like(e)]
-        rows.append(np.concatenate([ch.bias[e], np.stack(per, axis=2).reshape(-1, 4 * GROUP)], axis=1))
+        rows.append(np.concatenate([np.tile(ch.bias[e], 2), np.stack(per, axis=2).reshape(-1, 4 * GROUP)], axis=1))
     return np.concatenate(rows).astype(np.int32).ravel()
 
 
