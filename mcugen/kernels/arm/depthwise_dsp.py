@@ -2,27 +2,31 @@
 
 One shared C function per structure (stride, whether exact channels / clamps / negative ties
 exist): every size is a field of the params struct, so all of VWW's layers of one stride
-run the same code.
+run the same code. SMLAD needs two taps of one channel in a word, which NHWC never gives,
+so the input rows a band needs are first copied once into int16 channel-planar rows (the
+scratch, a ring), zero-point padding around (the bias folds input_offset * sum(w), so
+padding must read the zero point). Per 2 pixels x 4 channels the copy costs 2 LDR, 2 PKH,
+4 SXTB16 and 2 STRD halves.
 
-Channel-planar pair planes (the scratch): plane j holds input rows (2j - pad_top,
-2j - pad_top + 1) of a group of channels as int16 vertical pairs, one int32 word
-(row_a[x], row_b[x]) per channel and padded column, zero-point padding around (the bias
-folds input_offset * sum(w), so padding must read the zero point). The copy from NHWC
-costs per 2 pixels x 4 channels 2 LDR, 2 PKH, 4 SXTB16 and 2 STRD halves. Band b of output
-rows reads planes b and b + 1 (a ring of two: each plane is built once):
-- stride 1: output rows 2b, 2b + 1; with P = (r0, r1), Q = (r2, r3) per column,
-  row 2b += SMLAD(P, (w0, w1)) + SMLABT(Q, (w1, w2)) and row 2b + 1 += SMLATB(P, (w0, w1))
-  + SMLAD(Q, (w1, w2)): 6 MAC instructions per 9 MACs, 2 x 2 outputs per iteration;
-- stride 2: output row b += SMLAD(P, (w0, w1)) + SMLABT(Q, (w1, w2)), 1 x 2 outputs.
-A channel keeps its weights and output-stage constants for its whole row band.
+- stride 1: ring slot j holds input rows (2j - pad_top, 2j - pad_top + 1) as vertical pairs,
+  one word (r_a[x], r_b[x]) per channel and column. Band b (output rows 2b, 2b + 1) reads
+  slots b and b + 1, P = (r0, r1), Q = (r2, r3) per column: the upper row takes
+  SMLAD(P, (w0, w1)) + SMLABT(Q, (w1, w2)), the lower SMLATB(P, (w0, w1)) + SMLAD(Q, (w1, w2)):
+  6 MAC instructions per 9 MACs, 2 x 2 outputs per block (54 instructions with the stage).
+- stride 2: ring slot j % 3 holds input row j - pad_top as plain int16, read as horizontal
+  pair words H[x] = (x[2x], x[2x + 1]): output x of kernel row ky takes SMLAD(H[x],
+  (w_ky0, w_ky1)) + SMLABB(H[x + 1], w_ky2); 1 x 3 outputs per block (47 instructions).
+The blocks of a band's channels run in assembly (`_rows`; GCC 12 spilled the weights and
+pointers of the C loop, ~100 instructions a block), with exact C twins on the host; layers
+whose stage needs ties, clamps or exact channels use the C loop on the core too.
 
 Output stage: requant.py's scaled stage (SMMLAR, ASR, SSAT; weights and bias pre-multiplied
-by 2^(left+1)); channels it cannot take (`exact`) keep unscaled weights and go through the
-portable mcugen_requantize.
+by 2^(left+1)); channels it cannot take keep unscaled weights and the portable
+mcugen_requantize (their table row has right = 0).
 
-Order: channel groups of `group` channels (bounding the scratch), within a group bands
-of output rows top to bottom. The output never overlaps the input (`overlap_limits`
-declares none): a later group re-reads every input row.
+Order: channel groups of `group` channels (bounding the ring), within a group bands of
+output rows top to bottom. The output never overlaps the input (`overlap_limits` declares
+none): a later group re-reads every input row.
 """
 from __future__ import annotations
 
