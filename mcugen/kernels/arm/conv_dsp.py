@@ -172,12 +172,23 @@ def c_kernel(node: Node, graph: Graph, optimize: str) -> KernelSource:
     return KernelSource(s.fn, "kernels/arm/conv_dsp.c.j2", s, ("mcugen_dsp.h",), s.params)
 
 
+def _inside(size: int, kernel: int, stride: int, pad: int, out: int) -> tuple[int, int]:
+    """The first output index whose window lies inside the input along one axis, and how many
+    consecutive ones do (c_params gives ox_n as the count of pairs (ox, ox + 1) both inside)."""
+    lo = -(-pad // stride)
+    hi = min((size - kernel + pad) // stride, out - 1)
+    return lo, max(hi - lo + 1, 0)
+
+
 def c_params(node: Node, graph: Graph) -> dict[str, int]:
     g, ch, stage = geometry(node, graph), channels(node, graph), lowered_params(node).stage
     s = spec(node, graph, "speed")
+    oy_lo, oy_n = _inside(g.in_h, g.kernel_h, g.stride_h, g.pad_top, g.out_h)
+    ox_lo, ox_n = _inside(g.in_w, g.kernel_w, g.stride_w, g.pad_left, g.out_w)
     fields = {"in_h": g.in_h, "in_w": g.in_w, "out_w": g.out_w, "pixels": g.out_h * g.out_w, "out_c": g.out_c,
               "stride_h": g.stride_h, "stride_w": g.stride_w, "pad_top": g.pad_top, "pad_left": g.pad_left,
-              "pad_value": io_qparams(node, graph)[0].scalar_zero_point, "scaled_groups": len(ch.scaled)}
+              "pad_value": io_qparams(node, graph)[0].scalar_zero_point, "scaled_groups": len(ch.scaled),
+              "oy_lo": oy_lo, "oy_n": oy_n, "ox_lo": ox_lo, "ox_n": max(ox_n - 1, 0)}
     if s.exact or s.clamps:
         fields.update(act_min=stage.act_min, act_max=stage.act_max)
     if s.exact:
