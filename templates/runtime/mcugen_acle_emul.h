@@ -80,6 +80,13 @@ static inline int32_t mcugen_smmlar(int32_t a, int32_t b, int32_t acc)
     return (int32_t)(uint32_t)(v >> 32);
 }
 
+/* SMMLA: the high word of acc*2^32 + a*b, modulo 2^64 like the hardware */
+static inline int32_t mcugen_smmla(int32_t a, int32_t b, int32_t acc)
+{
+    const uint64_t v = ((uint64_t)(uint32_t)acc << 32) + (uint64_t)((int64_t)a * (int64_t)b);
+    return (int32_t)(uint32_t)(v >> 32);
+}
+
 /* PKHBT a, b, LSL #16: the low halfword of a under the low halfword of b */
 static inline int32_t mcugen_pkhbt(int32_t a, int32_t b)
 {

@@ -62,6 +62,15 @@ static inline int32_t mcugen_smmlar(int32_t a, int32_t b, int32_t acc)
     return r;
 }
 
+/* SMMLA: acc + the high word of a*b, truncated (conv_dsp's uniform-shift stage puts the
+ * rounding in acc) */
+static inline int32_t mcugen_smmla(int32_t a, int32_t b, int32_t acc)
+{
+    int32_t r;
+    __asm__("smmla %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+
 /* PKHBT a, b, LSL #16: the low halfword of a under the low halfword of b (GCC 12 builds the
  * plain C form from UXTH and ORR) */
 static inline int32_t mcugen_pkhbt(int32_t a, int32_t b)
