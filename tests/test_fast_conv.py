@@ -4,22 +4,25 @@ the DSP intrinsics (templates/runtime/mcugen_acle_emul.h)."""
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from mcugen.codegen.emit import emit
 from mcugen.compiler import CalibrationOptions, compile_model
 from mcugen.kernels.arm import conv_dsp
-from mcugen.kernels.arm.requant import scaled_channels
+from mcugen.kernels.arm.requant import MAX_RIGHT, scaled_channels, scaled_stage
+from mcugen.kernels.weights import OutputStage
+from mcugen.quant.arith import requantize
 from mcugen.kernels.common import io_qparams
 from onnx_builders import OnnxGraph
 from variant_checks import assert_host_c_matches_sim, deaden_last_conv
 
 
 def _conv_model(tmp_path, seed: int, in_c: int, hw: tuple[int, int], out_c: int, kernel: tuple[int, int],
-                stride: int, pads: list[int], dead: int = 0, low: float = -1.0) -> tuple[str, str]:
+                stride: int, pads: list[int], dead: int = 0, low: float = -1.0, relu: bool = True) -> tuple[str, str]:
     g = OnnxGraph(seed)
-    x = g.relu(g.conv(g.input("x", [1, in_c, *hw]), out_c, kernel=kernel, stride=stride, pads=pads))
+    x = g.conv(g.input("x", [1, in_c, *hw]), out_c, kernel=kernel, stride=stride, pads=pads)
+    x = g.relu(x) if relu else x
     model = g.build([x])
     if dead:
         deaden_last_conv(model, dead)
@@ -52,16 +55,18 @@ def _refuse_scaled(count: int):
     dead=st.integers(0, 2),
     exact=st.integers(0, 5),
     low=st.sampled_from([-1.0, -0.3, 0.0, 0.5]),
+    relu=st.booleans(),
     optimize=st.sampled_from(["speed", "size"]),
 )
 def test_conv_variant_is_bit_exact_on_the_host(tmp_path, monkeypatch, seed, kernel, stride, pads, in_c, out_c, hw,
-                                               dead, exact, low, optimize):
+                                               dead, exact, low, relu, optimize):
     """Shapes, odd pixel counts, asymmetric padding, 1-4 input channels, input zero points,
     near-dead channels, both unroll settings; the first `exact` channels are refused the
-    scaled stage, so groups of the exact (portable) stage run too."""
+    scaled stage, so groups of the exact (portable) stage run too; without ReLU the ties
+    correction keeps the scaled stage, with it the uniform-shift stage usually runs."""
     refuse = _refuse_scaled(exact)
     monkeypatch.setattr(conv_dsp, "scaled_channels", refuse)
-    path, calib = _conv_model(tmp_path, seed, in_c, hw, out_c, kernel, stride, pads, min(dead, out_c), low)
+    path, calib = _conv_model(tmp_path, seed, in_c, hw, out_c, kernel, stride, pads, min(dead, out_c), low, relu)
     compiled = compile_model(path, CalibrationOptions(path=calib), target="cortex-m7", optimize=optimize)
     assert [n.variant for n in compiled.graph.nodes if n.op == "conv2d"] == ["conv_dsp"]
     assert_host_c_matches_sim(compiled, seed)
@@ -91,6 +96,30 @@ def test_first_convs_of_one_shape_share_one_function(tmp_path):
     assert len(convs) == 2
     names = {conv_dsp.c_kernel(n, compiled.graph, "speed").name for n in convs}
     assert len(names) == 1
+    assert all(conv_dsp.channels(n, compiled.graph).shift for n in convs)  # the uniform-shift stage runs
     source = emit(compiled.graph, compiled.plan)["mcugen.c"]
     assert source.count(f"static void {names.pop()}(") == 1
     assert_host_c_matches_sim(compiled, 1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    shift=st.integers(-MAX_RIGHT, -1),
+    q=st.integers(1 << 30, (1 << 31) - 1),
+    zp=st.integers(-128, 127),
+    spread=st.integers(1, 6),
+    acc=st.lists(st.integers(-(1 << 20), 1 << 20), min_size=1, max_size=30),
+)
+def test_the_uniform_shift_stage_is_the_double_rounding_requantization(shift, q, zp, spread, acc):
+    """SMMLA of the scaled accumulator with k', then ASR by the uniform shift, is TFLite's
+    requantize (quant/arith.py) for every channel whose own right shift is at most the
+    uniform one minus one (the stage's precondition), lower clamp at the zero point (no ties)."""
+    stage = OutputStage(0, 0, zp, max(zp, -128), 127, np.array([q], np.int32), np.array([shift], np.int32))
+    ss = scaled_stage(stage, np.zeros(1, np.int64), np.array([0]))
+    uniform = -shift + spread
+    factor, k = conv_dsp.uniform_stage(ss, uniform)
+    a = np.array(acc, np.int64) * factor[0]
+    assume(bool(np.all(np.abs(a) < 1 << 31)) and abs(int(k[0])) < 1 << 30)
+    out = np.clip(np.floor_divide(a * q + (int(k[0]) << 32), np.int64(1) << np.int64(32 + uniform)), stage.act_min, 127)
+    expected = requantize(np.array(acc, np.int64), stage.multiplier, stage.shift, zp, stage.act_min, 127)
+    np.testing.assert_array_equal(out, expected)

@@ -100,6 +100,7 @@ class ConvSpec:
     exact: bool  # some groups need the portable output stage
     clamps: bool  # the activation narrows the int8 range
     ties: bool  # negative ties need the sign correction
+    shift: int | None  # the uniform-shift stage's right shift (module docstring), else None
 
     @property
     def params(self) -> str:
@@ -119,6 +120,32 @@ class Channels:
     exact: np.ndarray  # (groups, GROUP)
     stage: ScaledStage  # of scaled.ravel()
     bias: np.ndarray  # folded, per channel
+    shift: int | None  # see uniform_shift
+    factor: np.ndarray  # per scaled channel, what its weights and bias are multiplied by
+    k: np.ndarray  # per scaled channel, the k word its stage adds
+
+
+def uniform_stage(stage: ScaledStage, shift: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per channel of the uniform-shift stage with right shift `shift`: the factor on the
+    weights and bias (scale * s), and k' = s*k + s/2 (uniform_shift's docstring)."""
+    s = np.int64(1) << (shift - stage.right.astype(np.int64))
+    return stage.scale * s, s * stage.k.astype(np.int64) + s // 2
+
+
+def uniform_shift(stage: ScaledStage, bound: np.ndarray, w_max: np.ndarray) -> int | None:
+    """R such that every scaled channel can take the uniform-shift stage, else None.
+
+    With s = 2^(R - right) (even: R > right), the scaled stage's
+    floor((floor((a*q + 2^31) / 2^32) + k) / 2^right) equals
+    floor((s*a*q + (s*k + s/2) * 2^32) / 2^(32 + R)): SMMLA of s*a with k' = s*k + s/2,
+    then an ASR by the constant R that SSAT takes for free. The factor s rides on the
+    weights and bias, which must still fit (int16 halves, int32 sums); no ties correction."""
+    if stage.ties or not stage.right.size:
+        return None
+    shift = int(stage.right.max()) + 1
+    factor, k = uniform_stage(stage, shift)
+    fits = (bound * factor < 1 << 31) & (w_max * factor < 1 << 15) & (np.abs(k) < 1 << 30)
+    return shift if bool(np.all(fits)) else None
 
 
 def _groups(channels: np.ndarray) -> np.ndarray:
@@ -132,7 +159,12 @@ def channels(node: Node, graph: Graph) -> Channels:
     scaled = scaled_channels(stage, acc_bounds(node, graph, CHANNEL_AXIS))
     bias = folded_bias(node, graph, stage, CHANNEL_AXIS)
     groups = _groups(np.flatnonzero(scaled))
-    return Channels(groups, _groups(np.flatnonzero(~scaled)), scaled_stage(stage, bias, groups.ravel()), bias)
+    ss = scaled_stage(stage, bias, groups.ravel())
+    weights, _ = constants(node, graph)
+    w_max = np.abs(weights.data.astype(np.int64).reshape(weights.shape[0], -1)).max(axis=1)
+    shift = uniform_shift(ss, acc_bounds(node, graph, CHANNEL_AXIS)[groups.ravel()], w_max[groups.ravel()])
+    factor, k = (ss.scale, ss.k.astype(np.int64)) if shift is None else uniform_stage(ss, shift)
+    return Channels(groups, _groups(np.flatnonzero(~scaled)), ss, bias, shift, factor, k)
 
 
 def applies(node: Node, graph: Graph, target: Target) -> bool:
@@ -162,9 +194,9 @@ def spec(node: Node, graph: Graph, optimize: str) -> ConvSpec:
     lay = layout(g)
     unrolled = optimize == "speed" and lay.words <= UNROLL_WORDS
     exact, clamps, ties = bool(ch.exact.size), stage.act_min > -128 or stage.act_max < 127, needs_ties(stage)
-    values = (g.kernel_h, g.kernel_w, g.in_c, int(unrolled), int(exact), int(clamps), int(ties))
+    values = (g.kernel_h, g.kernel_w, g.in_c, int(unrolled), int(exact), int(clamps), int(ties), ch.shift or 0)
     return ConvSpec(spec_name("mcugen_conv_dsp", values), g.kernel_h, g.kernel_w, g.in_c, lay, unrolled, exact,
-                    clamps, ties)
+                    clamps, ties, ch.shift)
 
 
 def c_kernel(node: Node, graph: Graph, optimize: str) -> KernelSource:
@@ -198,13 +230,13 @@ def c_params(node: Node, graph: Graph) -> dict[str, int]:
 
 def _table(ch: Channels, node: Node) -> np.ndarray:
     """Per group, ROW words: its 4 biases twice, then per channel c, q, k, right (for exact groups:
-    the bias unscaled and the shift in the k word)."""
+    the bias unscaled and the shift in the k word; the uniform-shift stage reads no right)."""
     stage = lowered_params(node).stage
     rows = []
     if ch.scaled.size:
-        s = ch.stage
-        per = [v.reshape(-1, GROUP) for v in (ch.scaled.ravel(), s.multiplier, s.k, s.right)]
-        rows.append(np.concatenate([np.tile(s.bias.reshape(-1, GROUP), 2), np.stack(per, axis=2).reshape(-1, 4 * GROUP)], axis=1))
+        bias = ch.bias[ch.scaled.ravel()].astype(np.int64) * ch.factor
+        per = [v.reshape(-1, GROUP) for v in (ch.scaled.ravel(), ch.stage.multiplier, ch.k, ch.stage.right)]
+        rows.append(np.concatenate([np.tile(bias.reshape(-1, GROUP), 2), np.stack(per, axis=2).reshape(-1, 4 * GROUP)], axis=1))
     if ch.exact.size:
         e = ch.exact
         per = [e, stage.multiplier[e], stage.shift[e], np.zeros_like(e)]
@@ -217,7 +249,7 @@ def c_constants(node: Node, graph: Graph) -> list[tuple[str, np.ndarray]]:
     weights, _ = constants(node, graph)
     w = np.asarray(weights.data, np.int8).reshape(weights.shape[0], -1)
     groups = np.concatenate([ch.scaled, ch.exact])
-    scale = np.concatenate([ch.stage.scale, np.ones(ch.exact.size, np.int64)])
+    scale = np.concatenate([ch.factor, np.ones(ch.exact.size, np.int64)])
     return [("weights", packed_weights(w, groups, scale, layout(geometry(node, graph)))), ("table", _table(ch, node))]
 
 
