@@ -152,25 +152,53 @@ typedef struct {
 __attribute__((always_inline)) static inline void mcugen_mac2x4(mcugen_acc2x4 *a, const int32_t **x,
                                                                 const int32_t **w, int32_t words)
 {
-    int32_t x0, x1, wa, wb;
-    __asm__(".rept %c[n]\n\t"
+    /* 14 registers: the 13 operands pinned to all but r7 (the frame pointer when GCC keeps
+     * one, which is why it sometimes found no 14th), and r7 saved around the block */
+    register int32_t a00 __asm__("r0"), a01 __asm__("r1"), a02 __asm__("r2"), a03 __asm__("r3");
+    register int32_t a10 __asm__("r4"), a11 __asm__("r5"), a12 __asm__("r6"), a13 __asm__("r8");
+    register const int32_t *px __asm__("r9");
+    register const int32_t *pw __asm__("r10");
+    register int32_t x0 __asm__("r11"), x1 __asm__("r12"), wa __asm__("lr");
+    a00 = a->a00;
+    a01 = a->a01;
+    a02 = a->a02;
+    a03 = a->a03;
+    a10 = a->a10;
+    a11 = a->a11;
+    a12 = a->a12;
+    a13 = a->a13;
+    px = *x;
+    pw = *w;
+    __asm__("push {r7}\n\t"
+            ".rept %c[n]\n\t"
             "ldrd %[x0], %[x1], [%[x]], #8\n\t"
-            "ldrd %[wa], %[wb], [%[w]], #8\n\t"
+            "ldrd %[wa], r7, [%[w]], #8\n\t"
             "smlad %[a00], %[x0], %[wa], %[a00]\n\t"
             "smlad %[a10], %[x1], %[wa], %[a10]\n\t"
-            "smlad %[a01], %[x0], %[wb], %[a01]\n\t"
-            "smlad %[a11], %[x1], %[wb], %[a11]\n\t"
-            "ldrd %[wa], %[wb], [%[w]], #8\n\t"
+            "smlad %[a01], %[x0], r7, %[a01]\n\t"
+            "smlad %[a11], %[x1], r7, %[a11]\n\t"
+            "ldrd %[wa], r7, [%[w]], #8\n\t"
             "smlad %[a02], %[x0], %[wa], %[a02]\n\t"
             "smlad %[a12], %[x1], %[wa], %[a12]\n\t"
-            "smlad %[a03], %[x0], %[wb], %[a03]\n\t"
-            "smlad %[a13], %[x1], %[wb], %[a13]\n\t"
-            ".endr"
-            : [a00] "+r"(a->a00), [a01] "+r"(a->a01), [a02] "+r"(a->a02), [a03] "+r"(a->a03),
-              [a10] "+r"(a->a10), [a11] "+r"(a->a11), [a12] "+r"(a->a12), [a13] "+r"(a->a13), [x] "+r"(*x),
-              [w] "+r"(*w), [x0] "=&r"(x0), [x1] "=&r"(x1), [wa] "=&r"(wa), [wb] "=&r"(wb)
+            "smlad %[a03], %[x0], r7, %[a03]\n\t"
+            "smlad %[a13], %[x1], r7, %[a13]\n\t"
+            ".endr\n\t"
+            "pop {r7}"
+            : [a00] "+r"(a00), [a01] "+r"(a01), [a02] "+r"(a02), [a03] "+r"(a03), [a10] "+r"(a10),
+              [a11] "+r"(a11), [a12] "+r"(a12), [a13] "+r"(a13), [x] "+r"(px), [w] "+r"(pw), [x0] "=&r"(x0),
+              [x1] "=&r"(x1), [wa] "=&r"(wa)
             : [n] "i"(words)
-            : "memory"); /* (a memory operand of a pointer GCC knows to be constant needs one register more) */
+            : "memory");
+    a->a00 = a00;
+    a->a01 = a01;
+    a->a02 = a02;
+    a->a03 = a03;
+    a->a10 = a10;
+    a->a11 = a11;
+    a->a12 = a12;
+    a->a13 = a13;
+    *x = px;
+    *w = pw;
 }
 #else
 static inline void mcugen_mac2x4(mcugen_acc2x4 *a, const int32_t **x, const int32_t **w, int32_t words)
