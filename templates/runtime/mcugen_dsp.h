@@ -152,8 +152,8 @@ typedef struct {
 __attribute__((always_inline)) static inline void mcugen_mac2x4(mcugen_acc2x4 *a, const int32_t **x,
                                                                 const int32_t **w, int32_t words)
 {
-    /* 14 registers: the 13 operands pinned to all but r7 (the frame pointer when GCC keeps
-     * one, which is why it sometimes found no 14th), and r7 saved around the block */
+    /* 14 registers: the 13 operands pinned to all but r7, and r7 saved around the block
+     * (left to its allocator, GCC 12 sometimes found no 14th: 'impossible constraints') */
     register int32_t a00 __asm__("r0"), a01 __asm__("r1"), a02 __asm__("r2"), a03 __asm__("r3");
     register int32_t a10 __asm__("r4"), a11 __asm__("r5"), a12 __asm__("r6"), a13 __asm__("r8");
     register const int32_t *px __asm__("r9");
