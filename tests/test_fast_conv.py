@@ -3,16 +3,22 @@ computes exactly the simulator's int8 on the host, through the portable C emulat
 the DSP intrinsics (templates/runtime/mcugen_acle_emul.h)."""
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from mcugen import sim
 from mcugen.codegen.emit import emit
 from mcugen.compiler import CalibrationOptions, compile_model
 from mcugen.kernels.arm import conv_dsp
 from mcugen.kernels.arm.requant import MAX_RIGHT, scaled_channels, scaled_stage
 from mcugen.kernels.weights import OutputStage
 from mcugen.quant.arith import requantize
+from mcugen.targets import get_target
+from mcugen.verify import run_c
 from mcugen.kernels.common import io_qparams
 from onnx_builders import OnnxGraph
 from variant_checks import assert_host_c_matches_sim, deaden_last_conv
@@ -123,3 +129,21 @@ def test_the_uniform_shift_stage_is_the_double_rounding_requantization(shift, q,
     out = np.clip(np.floor_divide(a * q + (int(k[0]) << 32), np.int64(1) << np.int64(32 + uniform)), stage.act_min, 127)
     expected = requantize(np.array(acc, np.int64), stage.multiplier, stage.shift, zp, stage.act_min, 127)
     np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
+                    reason="needs arm-none-eabi-gcc and qemu-system-arm")
+@pytest.mark.parametrize(("in_c", "optimize", "exact", "relu"),
+                         [(1, "speed", 0, True), (3, "size", 0, True), (3, "speed", 3, False), (2, "speed", 0, False), (3, "speed", 3, True), (3, "speed", 0, False)])
+def test_the_assembly_is_bit_exact_on_an_emulated_m4(tmp_path, monkeypatch, in_c, optimize, exact, relu):
+    """mcugen_mac2x4's assembly (the host runs its C twin): grayscale and RGB rows, the
+    one-word loop of --optimize size, exact groups and the ties stage, odd pixel counts,
+    padding on every side."""
+    monkeypatch.setattr(conv_dsp, "scaled_channels", _refuse_scaled(exact))
+    path, calib = _conv_model(tmp_path, 7, in_c, (9, 11), 6, (3, 3), 2, [1, 0, 1, 1], low=-0.5, relu=relu)
+    compiled = compile_model(path, CalibrationOptions(path=calib), target="cortex-m4", optimize=optimize)
+    assert [n.variant for n in compiled.graph.nodes if n.op == "conv2d"] == ["conv_dsp"]
+    (name,) = compiled.graph.inputs
+    xs = np.random.default_rng(7).integers(-128, 128, (3, *compiled.graph.tensor(name).shape)).astype(np.int8)
+    outputs, _ = run_c(compiled, get_target("cortex-m4"), xs)
+    np.testing.assert_array_equal(outputs, np.stack([sim.run(compiled.graph, x)[0] for x in xs]))

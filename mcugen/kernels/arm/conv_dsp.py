@@ -58,8 +58,9 @@ UNROLL_WORDS = 32  # speed: fully unroll rows up to this many words
 
 @dataclass(frozen=True)
 class Layout:
-    """Where each tap of a window lands in its int16 row: per kernel row, `full` words of
-    4 bytes (SXTB16 order), then the row ends' leftover bytes paired up."""
+    """Where each tap of a window lands in its int16 row, as the gather program that builds
+    it: per kernel row, its `full` words of 4 bytes (SXTB16 order), and its leftover bytes,
+    paired into a word as soon as two wait (a lone last one meets a zero weight)."""
 
     kernel_h: int
     row_bytes: int  # KW * C_in, contiguous in NHWC
@@ -68,25 +69,49 @@ class Layout:
     def full(self) -> int:
         return self.row_bytes // 4
 
-    @property
-    def singles(self) -> tuple[tuple[int, int], ...]:
-        """(kernel row, byte offset) of each leftover byte, in row order."""
-        return tuple((ky, o) for ky in range(self.kernel_h) for o in range(4 * self.full, self.row_bytes))
-
-    @property
-    def words(self) -> int:
-        return 2 * self.full * self.kernel_h + (len(self.singles) + 1) // 2
+    def program(self) -> tuple[tuple[str, int, int], ...]:
+        """("word", offset, 0): a whole word of the current kernel row (two row words);
+        ("load", i, offset): leftover byte i of the current row into a register; ("pair", i, j)
+        and ("single", i, -1): row words of leftovers; ("next", 0, 0): on to the next kernel row."""
+        ops: list[tuple[str, int, int]] = []
+        pending: list[int] = []
+        count = 0
+        for ky in range(self.kernel_h):
+            ops += [("word", 4 * i, 0) for i in range(self.full)]
+            for offset in range(4 * self.full, self.row_bytes):
+                ops.append(("load", count, offset))
+                pending.append(count)
+                count += 1
+                if len(pending) == 2:
+                    ops.append(("pair", pending[0], pending[1]))
+                    pending = []
+            if ky + 1 < self.kernel_h:
+                ops.append(("next", 0, 0))
+        if pending:
+            ops.append(("single", pending[0], -1))
+        return tuple(ops)
 
     def taps(self) -> np.ndarray:
         """(words, 2): the window tap (ky * row_bytes + offset) in each int16 half, -1 for none."""
-        out = []
-        for ky in range(self.kernel_h):
-            for i in range(self.full):
-                base = ky * self.row_bytes + 4 * i
-                out += [(base, base + 2), (base + 1, base + 3)]
-        single = [ky * self.row_bytes + o for ky, o in self.singles] + [-1]
-        out += [(single[i], single[i + 1]) for i in range(0, len(self.singles), 2)]
+        out: list[tuple[int, int]] = []
+        ky, loaded = 0, {}
+        for op, a, b in self.program():
+            base = ky * self.row_bytes
+            if op == "word":
+                out += [(base + a, base + a + 2), (base + a + 1, base + a + 3)]
+            elif op == "load":
+                loaded[a] = base + b
+            elif op == "pair":
+                out.append((loaded[a], loaded[b]))
+            elif op == "single":
+                out.append((loaded[a], -1))
+            else:
+                ky += 1
         return np.array(out, np.int64).reshape(-1, 2)
+
+    @property
+    def words(self) -> int:
+        return len(self.taps())
 
 
 @dataclass(frozen=True)
