@@ -21,6 +21,7 @@ from mcugen.targets import get_target
 from mcugen.verify import run_c
 from mcugen.kernels.common import io_qparams
 from onnx_builders import OnnxGraph
+from shared_data import shared
 from variant_checks import assert_host_c_matches_sim, deaden_last_conv
 
 
@@ -176,3 +177,13 @@ def test_every_shape_builds_and_is_bit_exact_on_the_emulated_cores(tmp_path, mon
     xs = np.random.default_rng(seed).integers(-128, 128, (2, *compiled.graph.tensor(name).shape)).astype(np.int8)
     outputs, _ = run_c(compiled, get_target(target), xs)
     np.testing.assert_array_equal(outputs, np.stack([sim.run(compiled.graph, x)[0] for x in xs]))
+
+
+def test_a_weight_zero_point_rides_in_the_int16_weights(tmp_path):
+    """Pre-quantized uint8 models (per-tensor weight zero point, e.g. the Coral MobileNet) take
+    the variant with w + weight_offset packed; the whole model on the host."""
+    path = shared("models/coral_mobilenet_v1_0.5_160_quant.onnx")
+    compiled = compile_model(path, CalibrationOptions(), target="cortex-m7")
+    first = compiled.graph.nodes[0]
+    assert first.variant == "conv_dsp" and conv_dsp.lowered_params(first).stage.weight_offset != 0
+    assert_host_c_matches_sim(compiled, 11, count=1)
