@@ -2,23 +2,26 @@
 the Arm DSP extension (Cortex-M4/M7/M33/M55).
 
 One shared C function per structure (kernel size, input channels, unroll, output-stage
-kinds); the sizes are fields of the params struct, so every first conv of that shape
-calls the same code.
+kinds and, for the uniform-shift stage, its shift); the sizes are fields of the params
+struct, so first convs of that structure call the same code.
 
-Per pair of output pixels, each pixel's window is gathered into an int16 row in the
-scratch: every kernel row's KW*C_in bytes are contiguous in NHWC, so its whole words go
-through SXTB16 / SXTB16 ROR 8 (taps (0, 2), (1, 3) of each word), and the bytes left
-over at the row ends are paired into words at the end of the row (a lone one meets a
-zero weight). Weights are repacked at compile time to that tap order. A window that
-crosses the input's border is first copied into a small buffer in the scratch, with the
-input zero point in the padding (so folding input_offset * sum(w) into the bias stays
-exact), and gathered from there.
+Per pair of output pixels, both windows are gathered into int16 rows in the scratch,
+interleaved word by word (pixel 0's word j, pixel 1's word j): every kernel row's
+KW*C_in bytes are contiguous in NHWC, so its whole words go through SXTB16 / SXTB16 ROR 8
+(taps (0, 2), (1, 3) of each word) and its leftover bytes are paired into words as soon
+as two wait (a lone last one meets a zero weight); Layout.program is that order, and the
+weights are repacked to it at compile time. A pair in one row with both windows inside
+the input reads it directly; any other window is first copied into a small buffer in the
+scratch with the input zero point in the padding (so folding input_offset * sum(w) into
+the bias stays exact). A per-tensor weight zero point is added into the weights.
 
-Then per group of 4 output channels, 2 pixels x 4 channels: per row word 2 LDR of the
-rows, 2 LDRD of weights and 8 SMLAD (16 MACs). Output channels come in groups of one
-kind, scaled ones first (requant.py's scaled stage: SMMLAR, ASR, SSAT, weights and bias
-pre-multiplied by 2^(left+1)), then exact ones (the portable mcugen_requantize); an
-incomplete group repeats its last channel, which stores the same byte twice.
+Then per group of 4 output channels, 2 pixels x 4 channels in mcugen_mac2x4's assembly:
+per row word 1 LDRD of the rows, 2 LDRD of weights and 8 SMLAD (16 MACs). Output channels
+come in groups of one kind, scaled ones first, then exact ones (the portable
+mcugen_requantize); an incomplete group repeats its last channel, which stores the same
+byte twice. Scaled groups use the uniform-shift stage (SMMLA, SSAT with a constant ASR;
+uniform_shift) when every channel allows it, else requant.py's scaled stage (SMMLAR, ASR,
+SSAT); either way the weights and bias carry the stage's factor.
 
 No overlap is declared: the rows of a pair read a window anywhere above the pair.
 """
