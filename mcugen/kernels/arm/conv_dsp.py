@@ -139,6 +139,12 @@ class ConvSpec:
     def row(self) -> int:
         return ROW
 
+    @property
+    def scaled_row(self) -> int:
+        """Table words per scaled group: the uniform-shift stage reads no right shift, so per
+        channel pair c0, q0, c1, q1, k0, k1 (three LDRD for two channels)."""
+        return ROW - GROUP if self.shift else ROW
+
 
 @dataclass(frozen=True, eq=False)
 class Channels:
@@ -281,18 +287,23 @@ def c_params(node: Node, graph: Graph) -> dict[str, int]:
 
 def _table(ch: Channels, node: Node) -> np.ndarray:
     """Per group, ROW words: its 4 biases twice, then per channel c, q, k, right (for exact groups:
-    the bias unscaled and the shift in the k word; the uniform-shift stage reads no right)."""
+    the bias unscaled and the shift in the k word); with the uniform-shift stage, scaled groups
+    have ConvSpec.scaled_row words: per channel pair c0, q0, c1, q1, k0, k1."""
     stage = lowered_params(node).stage
     rows = []
     if ch.scaled.size:
         bias = ch.bias[ch.scaled.ravel()].astype(np.int64) * ch.factor
-        per = [v.reshape(-1, GROUP) for v in (ch.scaled.ravel(), ch.stage.multiplier, ch.k, ch.stage.right)]
-        rows.append(np.concatenate([np.tile(bias.reshape(-1, GROUP), 2), np.stack(per, axis=2).reshape(-1, 4 * GROUP)], axis=1))
+        c, q, k = (v.reshape(-1, GROUP // 2, 2) for v in (ch.scaled.ravel(), ch.stage.multiplier, ch.k))
+        if ch.shift is None:
+            per = np.stack([v.reshape(-1, GROUP) for v in (c, q, k, ch.stage.right)], axis=2).reshape(len(c), -1)
+        else:
+            per = np.concatenate([np.stack([c, q], axis=3).reshape(len(c), GROUP // 2, 4), k], axis=2).reshape(len(c), -1)
+        rows.append(np.concatenate([np.tile(bias.reshape(-1, GROUP), 2), per], axis=1))
     if ch.exact.size:
         e = ch.exact
         per = [e, stage.multiplier[e], stage.shift[e], np.zeros_like(e)]
         rows.append(np.concatenate([np.tile(ch.bias[e], 2), np.stack(per, axis=2).reshape(-1, 4 * GROUP)], axis=1))
-    return np.concatenate(rows).astype(np.int32).ravel()
+    return np.concatenate([r.astype(np.int32).ravel() for r in rows])  # the two kinds' rows may differ in length
 
 
 def c_constants(node: Node, graph: Graph) -> list[tuple[str, np.ndarray]]:
