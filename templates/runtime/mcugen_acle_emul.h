@@ -66,13 +66,6 @@ static inline int32_t mcugen_smlatb(int32_t a, int32_t b, int32_t acc)
     return (int32_t)((uint32_t)acc + (uint32_t)(mcugen_emul_half(a, 1) * mcugen_emul_half(b, 0)));
 }
 
-/* SMMULR: the high word of a*b + 2^31 */
-static inline int32_t mcugen_smmulr(int32_t a, int32_t b)
-{
-    const int64_t v = (int64_t)a * (int64_t)b + ((int64_t)1 << 31);
-    return (int32_t)(v >= 0 ? v >> 32 : ~(~v >> 32));
-}
-
 /* SMMLAR: the high word of acc*2^32 + a*b + 2^31, modulo 2^64 like the hardware */
 static inline int32_t mcugen_smmlar(int32_t a, int32_t b, int32_t acc)
 {

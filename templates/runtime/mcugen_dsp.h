@@ -47,13 +47,6 @@ static inline int32_t mcugen_smlatb(int32_t a, int32_t b, int32_t acc)
     return __smlatb(a, b, acc);
 }
 
-static inline int32_t mcugen_smmulr(int32_t a, int32_t b)
-{
-    int32_t r;
-    __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
-
 /* SMMLAR: acc + the high word of a*b + 2^31 (the scaled output stage) */
 static inline int32_t mcugen_smmlar(int32_t a, int32_t b, int32_t acc)
 {
@@ -235,16 +228,6 @@ static inline int32_t mcugen_max(int32_t a, int32_t b)
 static inline int32_t mcugen_min(int32_t a, int32_t b)
 {
     return a < b ? a : b;
-}
-
-/* The fast output stage before its clamp (mcugen/kernels/arm/requant.py derives it and
- * its bounds): bit-exact with mcugen_requantize's value when the compiler's checks hold. */
-static inline int32_t mcugen_fast_out(int32_t acc, int32_t q, int32_t left, int32_t k, int32_t right,
-                                      int32_t mask)
-{
-    int32_t y = mcugen_smmulr((int32_t)((uint32_t)acc << left), q);
-    y = y + (mask & -(int32_t)(y < 0)) + k; /* the sign as a mask: asr #31 */
-    return mcugen_asr(y, right);
 }
 
 #endif
