@@ -1,19 +1,27 @@
 """conv2d 1x1, stride 1, no padding, on the Arm DSP extension (Cortex-M4/M7/M33/M55).
 
-One shared C function per structure (unroll, whether exact pairs or clamps exist, whether
+One shared C function per structure (unroll, whether exact channels or clamps exist, whether
 negative ties matter): the sizes are fields of `mcugen_pw_dsp_params`.
 
-Per pair of output pixels, the pair's input is first widened to int16 in the scratch, in
-the order SXTB16 produces (per 4-channel group: pixel 0's (x0, x2), (x1, x3), then pixel
-1's), so the GEMM loads it as words: per group and channel pair, 2 LDRD of input, 2 LDRD
-of weights (repacked to the same order at compile time) and 8 SMLAD, 16 MACs.
+Per pair of output pixels, the pair's input is first widened to int16 in the scratch, word by
+word interleaved (per 4-channel group: pixel 0's (x0, x2), pixel 1's (x0, x2), pixel 0's
+(x1, x3), pixel 1's (x1, x3), the halves SXTB16 pairs up). Then 2 pixels x 4 output channels
+per block: per word of each pixel, 1 LDRD of input, 2 LDRD of the 4 channels' weights
+(repacked to the same order at compile time) and 8 SMLAD, 16 MACs in 11 instructions. On a DSP
+core without clamps the scaled blocks run in assembly (`_quads`: the unrolled word loop is
+entered part-way when the word count is not a multiple of the unroll), the C loop being its
+twin on the host.
 
-Output channels fall in three kinds, in this order:
-- scaled pairs: requant.py's scaled stage (SMMLAR, ASR, SSAT), their weights and bias
+Everything a block reads is one stream (`stream_words`): per block of 4 channels, the 4 biases
+twice (one LDM starts both pixels' sums), the weights, then per channel q, k, right and the
+output channel. The channels fall in three kinds, in this order:
+- scaled blocks: requant.py's scaled stage (SMMLAR, ASR, SSAT), their weights and bias
   pre-multiplied by 2^(left+1);
-- exact pairs: channels the scaled stage cannot take, through the portable mcugen_requantize;
+- exact blocks: channels the scaled stage cannot take, through the portable mcugen_requantize
+  (their k word holds the shift);
 - constant channels: every int8 input gives the same output (a dead ReLU channel), which is
   just stored.
+A kind's last block repeats its last channel to fill 4 (the same byte is stored twice).
 
 Order (overlap): pixel pair k reads input pixels 2k, 2k + 1 into the scratch, then writes
 output pixels 2k, 2k + 1: units of two pixels that read all their input first, lag 1.
@@ -47,14 +55,15 @@ NAME = "pointwise_dsp"
 SCRATCH = True
 CHANNEL_AXIS = 0
 GROUP = 4  # input channels per SXTB16 pair
-ROW = 12  # table words per channel pair: bias0 bias0 bias1 bias1, c0 c1, q0 q1, k0 k1, right0 right1
+BLOCK = 4  # output channels per block
+ROW = 4  # stream words per output channel after a block's weights: q, k, right, channel
 
 
 @dataclass(frozen=True)
 class PointwiseSpec:
     fn: str
-    unroll: int  # 4-channel groups per inner loop iteration
-    exact: bool  # some channel pairs need the portable output stage
+    unroll: int  # words of input per inner loop iteration (the assembly enters it part-way)
+    exact: bool  # some channels need the portable output stage
     clamps: bool  # the activation narrows the int8 range
     ties: bool  # negative ties need the sign correction
 
@@ -66,20 +75,19 @@ class PointwiseSpec:
 
 @dataclass(frozen=True, eq=False)
 class Channels:
-    """The output channels by kind, pairs in compute order (an odd group repeats its last channel)."""
+    """The output channels by kind, blocks in compute order (a kind's last block repeats its last channel)."""
 
-    scaled: np.ndarray  # (pairs, 2)
-    exact: np.ndarray  # (pairs, 2)
+    scaled: np.ndarray  # (blocks, BLOCK)
+    exact: np.ndarray  # (blocks, BLOCK)
     constant: np.ndarray  # channel indices
     values: np.ndarray  # their outputs
     stage: ScaledStage  # of scaled.ravel()
     bias: np.ndarray  # folded, per channel
 
 
-def _pairs(channels: np.ndarray) -> np.ndarray:
-    if channels.size % 2:
-        channels = np.append(channels, channels[-1])
-    return channels.reshape(-1, 2)
+def _blocks(channels: np.ndarray) -> np.ndarray:
+    pad = -channels.size % BLOCK
+    return np.append(channels, np.repeat(channels[-1:], pad)).reshape(-1, BLOCK)
 
 
 def acc_range(node: Node, graph: Graph) -> tuple[np.ndarray, np.ndarray]:
@@ -99,9 +107,9 @@ def channels(node: Node, graph: Graph) -> Channels:
     scaled = scaled_channels(stage, acc_bounds(node, graph, CHANNEL_AXIS)) & ~constant
     exact = ~scaled & ~constant
     bias = folded_bias(node, graph, stage, CHANNEL_AXIS)
-    s_pairs = _pairs(np.flatnonzero(scaled))
-    return Channels(s_pairs, _pairs(np.flatnonzero(exact)), np.flatnonzero(constant), values[constant],
-                    scaled_stage(stage, bias, s_pairs.ravel()), bias)
+    s_blocks = _blocks(np.flatnonzero(scaled))
+    return Channels(s_blocks, _blocks(np.flatnonzero(exact)), np.flatnonzero(constant), values[constant],
+                    scaled_stage(stage, bias, s_blocks.ravel()), bias)
 
 
 def applies(node: Node, graph: Graph, target: Target) -> bool:
@@ -113,20 +121,21 @@ def applies(node: Node, graph: Graph, target: Target) -> bool:
     return pointwise and same and g.in_c % GROUP == 0
 
 
-def packed_weights(weights: np.ndarray, pairs: np.ndarray, scale: np.ndarray) -> np.ndarray:
+def packed_weights(weights: np.ndarray, blocks: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """(C_out, C_in) int8 -> int16 pairs (times each channel's `scale`) as int32 words in the
-    kernel's read order: per channel pair, per group of 4 input channels, each channel's
-    (x0, x2) and (x1, x3), the halves SXTB16 pairs up."""
+    kernel's read order: per block, per word of input (per group of 4 input channels, (x0, x2)
+    then (x1, x3)), the block's 4 channels' words. Shape (blocks, C_in / 2 * BLOCK)."""
     in_c = weights.shape[1]
-    scaled = weights.astype(np.int64)[pairs.ravel()] * scale.reshape(-1, 1)
+    scaled = weights.astype(np.int64)[blocks.ravel()] * scale.reshape(-1, 1)
     assert np.abs(scaled).max(initial=0) < 1 << 15
-    w = scaled.astype(np.int16).reshape(len(pairs), 2, in_c // GROUP, GROUP)[..., [0, 2, 1, 3]]
-    return np.ascontiguousarray(w.transpose(0, 2, 1, 3)).ravel().view("<i4").astype(np.int32)
+    w = scaled.astype(np.int16).reshape(len(blocks), BLOCK, in_c // GROUP, GROUP)[..., [0, 2, 1, 3]]
+    # (block, channel, group, half, pair) -> (block, group, half, channel, pair)
+    w = w.reshape(len(blocks), BLOCK, in_c // GROUP, 2, 2).transpose(0, 2, 3, 1, 4)
+    return np.ascontiguousarray(w).view("<i4").reshape(len(blocks), -1).astype(np.int32)
 
 
 def spec(node: Node, graph: Graph, optimize: str) -> PointwiseSpec:
-    groups = geometry(node, graph).in_c // GROUP
-    unroll = max(u for u in (1, 2, 4, 8) if groups % u == 0 and (optimize == "speed" or u <= 2))
+    unroll = 8 if optimize == "speed" else 2  # in_c is a multiple of 4: the words, of 2
     stage, ch = lowered_params(node).stage, channels(node, graph)
     exact, clamps, ties = bool(ch.exact.size), stage.act_min > -128 or stage.act_max < 127, needs_ties(stage)
     return PointwiseSpec(spec_name("mcugen_pw_dsp", (unroll, int(exact), int(clamps), int(ties))),
@@ -141,42 +150,48 @@ def c_kernel(node: Node, graph: Graph, optimize: str) -> KernelSource:
 def c_params(node: Node, graph: Graph) -> dict[str, int]:
     g, ch, stage = geometry(node, graph), channels(node, graph), lowered_params(node).stage
     s = spec(node, graph, "speed")
-    fields = {"pixels": g.out_h * g.out_w, "in_c": g.in_c, "out_c": g.out_c, "scaled_pairs": len(ch.scaled),
-              "constants": len(ch.constant)}
+    block = _block_words(g.in_c)
+    fields = {"pixels": g.out_h * g.out_w, "in_c": g.in_c, "out_c": g.out_c,
+              "scaled_words": block * len(ch.scaled) if ch.scaled.size else 0, "constants": len(ch.constant)}
     if s.exact or s.clamps:
         fields.update(act_min=stage.act_min, act_max=stage.act_max)
     if s.exact:
-        fields.update(exact_pairs=len(ch.exact), output_offset=stage.output_offset)
+        fields.update(exact_words=block * len(ch.exact), output_offset=stage.output_offset)
     return fields
 
 
-def _table(ch: Channels, node: Node) -> np.ndarray:
-    """Per pair, ROW words: the scaled pairs' stage constants, then the exact pairs' (q, shift in
-    the k words, the bias unscaled)."""
-    stage = lowered_params(node).stage
-    s = ch.stage
-    rows = []
+def _block_words(in_c: int) -> int:
+    return 2 * BLOCK + in_c // 2 * BLOCK + ROW * BLOCK
+
+
+def _stream(blocks: np.ndarray, bias: np.ndarray, weights: np.ndarray, rows: list[np.ndarray]) -> np.ndarray:
+    """Per block: its biases twice, weights, then per channel the `rows` columns."""
+    b = bias.reshape(-1, BLOCK)
+    per_channel = np.stack([r.reshape(-1, BLOCK) for r in rows], axis=2).reshape(len(blocks), -1)
+    return np.concatenate([b, b, weights, per_channel], axis=1).ravel()
+
+
+def stream_words(node: Node, graph: Graph) -> np.ndarray:
+    """The scaled blocks' stream, then the exact blocks' (q, shift in the k word, the bias unscaled)."""
+    ch, stage = channels(node, graph), lowered_params(node).stage
+    weights, _ = constants(node, graph)
+    w = np.asarray(weights.data, np.int8).reshape(weights.shape[0], -1)
+    parts = []
     if ch.scaled.size:
-        per = [v.reshape(-1, 2) for v in (s.bias, s.multiplier, s.k, s.right)]
-        b = per[0]
-        rows.append(np.concatenate([b[:, :1], b[:, :1], b[:, 1:], b[:, 1:], ch.scaled, *per[1:]], axis=1))
+        s = ch.stage
+        parts.append(_stream(ch.scaled, s.bias, packed_weights(w, ch.scaled, s.scale),
+                             [s.multiplier, s.k, s.right, ch.scaled]))
     if ch.exact.size:
-        e = ch.exact
-        b = ch.bias[e]
-        rows.append(np.concatenate([b[:, :1], b[:, :1], b[:, 1:], b[:, 1:], e, stage.multiplier[e], stage.shift[e],
-                                    np.zeros_like(e)], axis=1))
-    return np.concatenate(rows).astype(np.int32).ravel() if rows else np.zeros(ROW, np.int32)
+        e = ch.exact.ravel()
+        parts.append(_stream(ch.exact, ch.bias[e], packed_weights(w, ch.exact, np.ones(e.size, np.int64)),
+                             [stage.multiplier[e], stage.shift[e], np.zeros_like(e), e]))
+    return np.concatenate(parts).astype(np.int32) if parts else np.zeros(1, np.int32)
 
 
 def c_constants(node: Node, graph: Graph) -> list[tuple[str, np.ndarray]]:
     ch = channels(node, graph)
-    weights, _ = constants(node, graph)
-    w = np.asarray(weights.data, np.int8).reshape(weights.shape[0], -1)
-    pairs = np.concatenate([ch.scaled, ch.exact])
-    scale = np.concatenate([ch.stage.scale, np.ones(ch.exact.size, np.int64)])
-    packed = packed_weights(w, pairs, scale) if pairs.size else np.zeros(1, np.int32)
     fills = np.stack([ch.constant, ch.values], axis=1).astype(np.int32).ravel() if ch.constant.size else np.zeros(2, np.int32)
-    return [("weights", packed), ("table", _table(ch, node)), ("constants", fills)]
+    return [("weights", stream_words(node, graph)), ("constants", fills)]
 
 
 def scratch_bytes(node: Node, graph: Graph) -> int:
