@@ -2,6 +2,7 @@
 simulator's int8 on the host, through the portable C twins of the intrinsics."""
 from __future__ import annotations
 
+import dataclasses
 import shutil
 
 import numpy as np
@@ -11,8 +12,11 @@ from hypothesis import strategies as st
 
 from mcugen import sim
 from mcugen.compiler import CalibrationOptions, compile_model
+from mcugen.kernels.arm import depthwise_dsp
 from mcugen.kernels.arm.depthwise_dsp import group_size, packed_weights
-from mcugen.kernels.conv2d import geometry
+from mcugen.kernels.conv2d import ConvGeometry, geometry
+from mcugen.plan import Plan
+from mcugen.plan.lifetimes import lifetimes, scratch_name
 from mcugen.targets import get_target
 from mcugen.verify import run_c
 from onnx_builders import OnnxGraph
@@ -117,3 +121,53 @@ def test_packed_weights_pair_taps_as_the_planes_do(stride):
             np.testing.assert_array_equal(hi[:, 2 * i], k[i, 1])
             np.testing.assert_array_equal(lo[:, 2 * i + 1], k[i, 2])
             np.testing.assert_array_equal(hi[:, 2 * i + 1], 0)
+
+
+def _geometry(hw: int, stride: int, pad: int, c: int) -> ConvGeometry:
+    out = (hw + 2 * pad - 3) // stride + 1
+    return ConvGeometry(in_h=hw, in_w=hw, in_c=c, out_h=out, out_w=out, out_c=c, kernel_h=3, kernel_w=3,
+                        stride_h=stride, stride_w=stride, pad_top=pad, pad_left=pad)
+
+
+def test_one_group_runs_in_place_when_its_ring_is_smaller_than_the_output():
+    big, small = _geometry(48, 2, 0, 16), _geometry(3, 1, 1, 256)  # VWW's first strided layer, its last depthwise
+    assert depthwise_dsp.in_place(big) and group_size(big) == 16
+    assert not depthwise_dsp.in_place(small) and group_size(small) < 256
+
+
+def test_band_limit_by_hand(monkeypatch):
+    """Stride 1, pad 1, 8x8: band b writes output rows 2b, 2b + 1 after copying input rows 2b + 1,
+    2b + 2, so when band b is written the next reads start at row 2b + 3: one input row above
+    the 2b + 2 output rows written, the output may start a row (8 C bytes) above the input."""
+    g = _geometry(8, 1, 1, 4)
+    monkeypatch.setattr(depthwise_dsp, "geometry", lambda node, graph: g)
+    monkeypatch.setattr(depthwise_dsp, "in_place", lambda geo: True)
+    assert depthwise_dsp.overlap_limits(None, None) == (8 * 4,)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    seed=st.integers(0, 1000),
+    c=st.integers(1, 6).map(lambda k: 4 * k),
+    hw=st.tuples(st.integers(3, 11), st.integers(3, 12)),
+    stride=st.sampled_from([1, 2]),
+    pads=st.lists(st.integers(0, 1), min_size=4, max_size=4),
+)
+def test_output_at_the_declared_overlap_limit_is_bit_exact(tmp_path, monkeypatch, seed, c, hw, stride, pads):
+    """One group (forced, whatever the arena policy would pick), input and output in the arena,
+    the output starting `overlap_limits` bytes after the input: the host C equals the simulator."""
+    monkeypatch.setattr(depthwise_dsp, "in_place", lambda geo: True)
+    g = OnnxGraph(seed)
+    model = g.build([g.depthwise(g.input("x", [1, c, *hw]), stride=stride, pads=pads)])
+    path = tmp_path / "dw.onnx"
+    path.write_bytes(model.SerializeToString())
+    compiled = compile_model(str(path), CalibrationOptions(), target="cortex-m7")
+    graph = compiled.graph
+    (node,) = graph.nodes
+    assert node.variant == "depthwise_dsp"
+    (limit,) = depthwise_dsp.overlap_limits(node, graph)
+    scratch = depthwise_dsp.scratch_bytes(node, graph)
+    base = 4 * (scratch + 2 * graph.tensor(graph.outputs[0]).nbytes + 64)  # room below the input for a negative limit
+    offsets = {graph.inputs[0]: base, graph.outputs[0]: base + limit, scratch_name(0): 0}
+    plan = Plan(offsets, 3 * base, "hand", tuple(lifetimes(graph, io_in_arena=True)), (), 0, True, (), 1)
+    assert_host_c_matches_sim(dataclasses.replace(compiled, plan=plan), seed)

@@ -24,9 +24,13 @@ Output stage: requant.py's scaled stage (SMMLAR, ASR, SSAT; weights and bias pre
 by 2^(left+1)); channels it cannot take keep unscaled weights and the portable
 mcugen_requantize (their table row has right = 0).
 
-Order: channel groups of `group` channels (bounding the ring), within a group bands of
-output rows top to bottom. The output never overlaps the input (`overlap_limits` declares
-none): a later group re-reads every input row.
+Order: channel groups of `group` channels, within a group bands of output rows top to
+bottom (stride 1: a band is 2 output rows, stride 2: 1), each band copying the input rows it
+is first to need, then writing its outputs from the ring only. With one group (`in_place`:
+when a ring of all channels costs less arena than a separate output would), a band's writes
+follow every read of the input rows below the next band's copy, so the output may overlap the
+input (`overlap_limits`: units = bands, lag 1); with several groups a later group re-reads
+every input row and nothing overlaps.
 """
 from __future__ import annotations
 
@@ -36,6 +40,7 @@ import numpy as np
 
 from ...ir import Graph, Node
 from ...targets import Target
+from .. import NO_READ, raster_limit
 from ..conv2d import ConvGeometry, geometry, lowered_params
 from ..depthwise_conv2d import (  # noqa: F401 - the variant keeps the op's semantics: re-exported for kernel_of
     float_reference,
@@ -95,11 +100,23 @@ def slots(g: ConvGeometry) -> int:
     return 2 if g.stride_w == 1 else 3
 
 
-def group_size(g: ConvGeometry) -> int:
-    """Channels per group: the most (a multiple of 4 dividing C) whose ring fits PLANES_BYTES."""
+def _capped_group(g: ConvGeometry) -> int:
+    """The most channels (a multiple of 4 dividing C) whose ring fits PLANES_BYTES."""
     ring = slots(g) * plane_width(g) * 4
     fits = [k for k in range(GROUP, g.in_c + 1, GROUP) if g.in_c % k == 0 and k * ring <= PLANES_BYTES]
     return max(fits, default=GROUP)
+
+
+def in_place(g: ConvGeometry) -> bool:
+    """Whether to run one group of all channels, whose output may overlap the input: when its
+    ring costs no more arena than a separate output plus the capped ring would."""
+    channel_ring = slots(g) * plane_width(g) * 4
+    return g.in_c * channel_ring <= g.out_h * g.out_w * g.out_c + _capped_group(g) * channel_ring
+
+
+def group_size(g: ConvGeometry) -> int:
+    """Channels per group: all of them when `in_place`, else the capped group."""
+    return g.in_c if in_place(g) else _capped_group(g)
 
 
 def scaled(node: Node, graph: Graph) -> np.ndarray:
@@ -174,5 +191,26 @@ def scratch_bytes(node: Node, graph: Graph) -> int:
     return g.in_c + slots(g) * group_size(g) * plane_width(g) * 4
 
 
+def _band_first_reads(g: ConvGeometry) -> np.ndarray:
+    """Per band: the lowest input byte its copies read (the rows it is first to need)."""
+    bands = -(-g.out_h // 2) if g.stride_h == 1 else g.out_h
+    first = np.full(bands, NO_READ, np.int64)
+    for band in range(bands):
+        if g.stride_h == 1:
+            rows = [2 * band + 2 - g.pad_top, 2 * band + 3 - g.pad_top]
+        else:
+            rows = [2 * band + 1 - g.pad_top, 2 * band + 2 - g.pad_top] if band else [2 - g.pad_top]
+        inside = [r for r in rows if 0 <= r < g.in_h]
+        if inside:
+            first[band] = min(inside) * g.in_w * g.in_c
+    return first
+
+
 def overlap_limits(node: Node, graph: Graph) -> tuple[int | None, ...]:
-    return (None,)
+    """One group: units are bands (module docstring), each reading only the ring once its copies
+    are done (lag 1). Several groups: none."""
+    g = geometry(node, graph)
+    if not in_place(g):
+        return (None,)
+    band_bytes = (2 if g.stride_h == 1 else 1) * g.out_w * g.out_c
+    return (raster_limit(_band_first_reads(g), band_bytes, g.in_h * g.in_w * g.in_c, lag=1),)
