@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from c_harness import available_compilers, compile_and_run
+from fast_cases import pointwise_chain
 from mcugen.compiler import CalibrationOptions, compile_model
 from mcugen.kernels.arm import pointwise_dsp
 from mcugen.kernels.arm.requant import (
@@ -23,8 +24,7 @@ from mcugen.kernels.arm.requant import (
 )
 from mcugen.kernels.weights import OutputStage
 from mcugen.quant.arith import requantize
-from onnx_builders import OnnxGraph
-from variant_checks import assert_host_c_matches_sim, deaden_last_conv
+from variant_checks import assert_host_c_matches_sim
 
 
 @st.composite
@@ -116,21 +116,6 @@ def test_c_scaled_output_stage_equals_tflite(cc, cases):
     assert [int(v) for v in out.split()] == expected
 
 
-def _pointwise_chain(tmp_path, seed: int, channels: list[int], hw: tuple[int, int], dead: int) -> str:
-    """An ONNX chain of 1x1 convs (ReLU between) whose last conv has `dead` near-dead channels:
-    tiny weights with a large bias, quantized to a bias near 2^30 (the slow output stage)."""
-    g = OnnxGraph(seed)
-    x = g.input("x", [1, channels[0], *hw])
-    for c_out in channels[1:]:
-        x = g.relu(g.conv(x, c_out, kernel=1, pads=[0, 0, 0, 0]))
-    model = g.build([x])
-    if dead:
-        deaden_last_conv(model, dead)
-    path = tmp_path / f"pw{seed}.onnx"
-    path.write_bytes(model.SerializeToString())
-    return str(path)
-
-
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     seed=st.integers(0, 1000),
@@ -140,7 +125,7 @@ def _pointwise_chain(tmp_path, seed: int, channels: list[int], hw: tuple[int, in
     dead=st.integers(0, 3),
 )
 def test_pointwise_variant_is_bit_exact_on_the_host(tmp_path, seed, channels, last, hw, dead):
-    path = _pointwise_chain(tmp_path, seed, [*channels, last], hw, min(dead, last))
+    path = pointwise_chain(tmp_path, seed, [*channels, last], hw, dead=min(dead, last))
     compiled = compile_model(path, CalibrationOptions(), target="cortex-m7")
     variants = [n.variant for n in compiled.graph.nodes if n.op == "conv2d"]
     assert variants == ["pointwise_dsp"] * len(variants)
@@ -153,7 +138,7 @@ def test_pointwise_exact_pairs_are_bit_exact_on_the_host(tmp_path, monkeypatch):
     real = pointwise_dsp.scaled_channels
     monkeypatch.setattr(pointwise_dsp, "scaled_channels", lambda stage, bound: real(stage, bound) & (
         np.arange(bound.size) % 2 == 0))
-    path = _pointwise_chain(tmp_path, 7, [8, 12, 9], (3, 3), 2)
+    path = pointwise_chain(tmp_path, 7, [8, 12, 9], (3, 3), dead=2)
     compiled = compile_model(path, CalibrationOptions(), target="cortex-m7")
     nodes = [n for n in compiled.graph.nodes if n.op == "conv2d"]
     assert all(pointwise_dsp.channels(n, compiled.graph).exact.size for n in nodes)
@@ -167,6 +152,6 @@ def test_pointwise_exact_pairs_are_bit_exact_on_the_host(tmp_path, monkeypatch):
     ("cortex-m55", 8, ["pointwise_mve", "pointwise_mve"]),  # Helium first (pointwise_mve takes any channel count)
 ])
 def test_select_kernels_picks_variants_the_target_and_shape_allow(tmp_path, target, first_in, expected):
-    path = _pointwise_chain(tmp_path, 1, [first_in, 8, 5], (2, 3), 0)
+    path = pointwise_chain(tmp_path, 1, [first_in, 8, 5], (2, 3))
     compiled = compile_model(path, CalibrationOptions(), target=target)
     assert [n.variant for n in compiled.graph.nodes if n.op == "conv2d"] == expected

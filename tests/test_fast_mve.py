@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import struct
 
 import numpy as np
 import pytest
@@ -14,16 +13,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from c_harness import available_compilers, compile_and_run
+from fast_cases import pointwise_chain, records
 from mcugen import sim
 from mcugen.compiler import CalibrationOptions, Compiled, compile_model
 from mcugen.kernels.arm import pointwise_mve
 from mcugen.plan import Plan
 from mcugen.plan.lifetimes import lifetimes
-from mcugen.quant.arith import INT32_MAX, INT32_MIN, requantize
 from mcugen.targets import get_target
 from mcugen.verify import run_c
 from onnx_builders import OnnxGraph
-from variant_checks import assert_host_c_matches_sim, deaden_last_conv
+from variant_checks import assert_host_c_matches_sim
 
 _STAGE_MAIN = """
 #include <stdio.h>
@@ -60,59 +59,17 @@ int main(void)
 """
 
 
-@st.composite
-def lanes(draw) -> tuple[int, int, int]:
-    """(acc, q, shift): any accumulator (one that a left shift keeps inside int32, as TFLite needs),
-    or one whose rounding divide is a tie."""
-    q = draw(st.one_of(st.just(0), st.just(1 << 30), st.just(INT32_MAX), st.integers(1 << 30, INT32_MAX)))
-    shift = draw(st.integers(-31, 30))
-    bound = (1 << (31 - max(shift, 0))) - 1
-    acc = draw(st.one_of(st.integers(-bound - 1, bound), st.sampled_from([-bound - 1, bound, 0, -1, 1])))
-    if draw(st.booleans()) and shift < 0:
-        # srdhm(2y, 2^30) == y, and y = k * 2^r +- 2^(r-1) is a tie of the divide by 2^r
-        r = -shift
-        k = draw(st.integers(-(1 << max(0, 29 - r)), 1 << max(0, 29 - r)))
-        y = k * (1 << r) + draw(st.sampled_from([-1, 1])) * (1 << (r - 1))
-        if INT32_MIN <= 2 * y <= INT32_MAX:
-            acc, q = 2 * y, 1 << 30
-    return acc, q, shift
-
-
-@st.composite
-def records(draw) -> tuple[int, int, int, list[tuple[int, int, int]]]:
-    zp = draw(st.integers(-128, 127))
-    lo = draw(st.integers(-128, 127))
-    return zp, lo, draw(st.integers(lo, 127)), draw(st.lists(lanes(), min_size=4, max_size=4))
-
-
 @pytest.mark.parametrize("cc", available_compilers())
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(records(), min_size=1, max_size=40))
+@given(st.lists(records(4, left_fits=True), min_size=1, max_size=40))
 def test_output_stage_equals_tflite_and_ties_matter_only_above_act_min(cc, cases):
-    data, expected = b"", []
-    for zp, lo, hi, rows in cases:
-        data += struct.pack("<15i", zp, lo, hi, *[v for row in rows for v in row])
-        expected += [int(requantize(acc, q, shift, zp, lo, hi)) for acc, q, shift in rows]
+    data = b"".join(r.packed() for r in cases)
+    expected = [v for r in cases for v in r.expected()]
     out = [int(v) for v in compile_and_run(_STAGE_MAIN, stdin=data, cc=cc).split()]
     assert out[::2] == expected
     # without the correction: the same wherever a negative value clamps to act_min (requant.needs_ties)
-    ties_moot = [zp <= lo for zp, lo, _, rows in cases for _ in rows]
+    ties_moot = [r.zp <= r.lo for r in cases for _ in r.lanes]
     assert [o for o, moot in zip(out[1::2], ties_moot) if moot] == [e for e, moot in zip(expected, ties_moot) if moot]
-
-
-def _chain(tmp_path, seed: int, channels: list[int], hw: tuple[int, int], act: str, dead: int) -> str:
-    """1x1 convs (then ReLU, Clip(0, 6) or nothing), the last one's first `dead` channels near-dead."""
-    g = OnnxGraph(seed)
-    x = g.input("x", [1, channels[0], *hw])
-    for c_out in channels[1:]:
-        x = g.conv(x, c_out, kernel=1, pads=[0, 0, 0, 0])
-        x = g.relu(x) if act == "relu" else g.clip(x) if act == "relu6" else x
-    model = g.build([x])
-    if dead:
-        deaden_last_conv(model, dead)
-    path = tmp_path / f"pw{seed}.onnx"
-    path.write_bytes(model.SerializeToString())
-    return str(path)
 
 
 def _compiled(path: str) -> Compiled:
@@ -147,7 +104,7 @@ def _shift_left(compiled: Compiled) -> Compiled:
     left=st.booleans(),
 )
 def test_pointwise_mve_is_bit_exact_on_the_host(tmp_path, seed, channels, hw, act, dead, left):
-    compiled = _compiled(_chain(tmp_path, seed, channels, hw, act, min(dead, channels[-1])))
+    compiled = _compiled(pointwise_chain(tmp_path, seed, channels, hw, act, min(dead, channels[-1])))
     if left:
         compiled = _shift_left(compiled)
     assert_host_c_matches_sim(compiled, seed)
@@ -190,7 +147,7 @@ qemu = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.wh
     ([16, 24, 9], (2, 2), "none", 1, False),  # whole chunks only, the ties correction of right shifts
 ])
 def test_pointwise_mve_is_bit_exact_on_the_m55(tmp_path, channels, hw, act, dead, left):
-    compiled = _compiled(_chain(tmp_path, 4, channels, hw, act, dead))
+    compiled = _compiled(pointwise_chain(tmp_path, 4, channels, hw, act, dead))
     if left:
         compiled = _shift_left(compiled)
     (name,) = compiled.graph.inputs
@@ -203,7 +160,7 @@ def test_pointwise_mve_is_bit_exact_on_the_m55(tmp_path, channels, hw, act, dead
 @given(seed=st.integers(0, 1000), in_c=st.integers(1, 40), out_c=st.integers(1, 40), width=st.integers(1, 11))
 def test_output_at_the_declared_overlap_limit_is_bit_exact(tmp_path, seed, in_c, out_c, width):
     """Input and output in the arena, the output starting `overlap_limits` bytes after the input."""
-    compiled = _compiled(_chain(tmp_path, seed, [in_c, out_c], (1, width), "relu", 0))
+    compiled = _compiled(pointwise_chain(tmp_path, seed, [in_c, out_c], (1, width)))
     graph = compiled.graph
     (node,) = graph.nodes
     (limit,) = pointwise_mve.overlap_limits(node, graph)

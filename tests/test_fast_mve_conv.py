@@ -3,17 +3,15 @@ simulator's int8 on the host, through the portable C twins of templates/runtime/
 their vector output stage equals TFLite's requantize over the whole int32 range."""
 from __future__ import annotations
 
-import struct
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from c_harness import available_compilers, compile_and_run
+from fast_cases import records
 from mcugen.compiler import CalibrationOptions, compile_model
 from mcugen.kernels.arm.depthwise_mve import group_starts, lane_order, packed_weights
-from mcugen.quant.arith import INT32_MAX, INT32_MIN, requantize
 from onnx_builders import OnnxGraph
 from variant_checks import assert_host_c_matches_sim, deaden_last_conv
 
@@ -58,45 +56,12 @@ int main(void)
 """
 
 
-@st.composite
-def lanes(draw) -> tuple[int, int, int]:
-    """(acc, q, shift) of one lane: any int32 accumulator, or one whose rounding divide is a tie."""
-    q = draw(st.one_of(st.just(0), st.just(1 << 30), st.integers(1 << 30, INT32_MAX)))
-    shift = draw(st.integers(-31, 30))
-    acc = draw(st.one_of(st.integers(INT32_MIN, INT32_MAX), st.sampled_from([INT32_MIN, INT32_MAX, 0, -1, 1])))
-    if draw(st.booleans()) and shift < 0:
-        # srdhm(2y, 2^30) == y exactly, and y = k * 2^r +- 2^(r-1) is a tie of the divide by 2^r
-        r = -shift
-        k = draw(st.integers(-(1 << max(0, 29 - r)), 1 << max(0, 29 - r)))
-        y = k * (1 << r) + draw(st.sampled_from([-1, 1])) * (1 << (r - 1))
-        if INT32_MIN <= 2 * y <= INT32_MAX:
-            acc, q = 2 * y, 1 << 30
-    return acc, q, shift
-
-
-@st.composite
-def records(draw) -> tuple[int, int, int, list[tuple[int, int, int]]]:
-    zp = draw(st.integers(-128, 127))
-    lo = draw(st.integers(-128, 127))
-    hi = draw(st.integers(lo, 127))
-    right_only = draw(st.booleans())
-    rows = draw(st.lists(lanes(), min_size=8, max_size=8))
-    if right_only:
-        rows = [(a, q, min(s, -1)) for a, q, s in rows]
-    return zp, lo, hi, rows
-
-
 @pytest.mark.parametrize("cc", available_compilers())
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(records(), min_size=1, max_size=40))
+@given(st.lists(records(8, left_fits=False, right_only=True), min_size=1, max_size=40))
 def test_vector_output_stage_equals_tflite(cc, cases):
-    data, expected = b"", []
-    for zp, lo, hi, rows in cases:
-        data += struct.pack("<27i", zp, lo, hi, *[v for row in rows for v in row])
-        right = all(s < 0 for _, _, s in rows)
-        for acc, q, shift in rows:
-            value = int(requantize(acc, q, shift, zp, lo, hi))
-            expected.append((value, value if right else 0))
+    data = b"".join(r.packed() for r in cases)
+    expected = [(v, v if r.right_only else 0) for r in cases for v in r.expected()]
     out = [int(v) for v in compile_and_run(_STAGE_MAIN, stdin=data, cc=cc).split()]
     assert list(zip(out[::2], out[1::2])) == expected
 

@@ -1,0 +1,86 @@
+"""Cases shared by the fast-kernel tests: output-stage records for the vector stage's C drivers
+(hypothesis strategies), and chains of 1x1 convs as ONNX files."""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from hypothesis import strategies as st
+
+from mcugen.quant.arith import INT32_MAX, INT32_MIN, requantize
+from onnx_builders import OnnxGraph
+from variant_checks import deaden_last_conv
+
+Lane = tuple[int, int, int]  # acc, q, shift
+
+
+@dataclass(frozen=True)
+class Record:
+    """One output stage's zero point and clamp, and the lanes it requantizes."""
+
+    zp: int
+    lo: int
+    hi: int
+    lanes: tuple[Lane, ...]
+
+    def packed(self) -> bytes:
+        """What the C drivers read: zp, lo, hi, then (acc, q, shift) per lane, as int32."""
+        return struct.pack(f"<{3 + 3 * len(self.lanes)}i", self.zp, self.lo, self.hi,
+                           *[v for lane in self.lanes for v in lane])
+
+    def expected(self) -> list[int]:
+        """TFLite's requantize of every lane (the portable reference, not the code under test)."""
+        return [int(requantize(acc, q, shift, self.zp, self.lo, self.hi)) for acc, q, shift in self.lanes]
+
+    @property
+    def right_only(self) -> bool:
+        return all(shift < 0 for _, _, shift in self.lanes)
+
+
+@st.composite
+def lanes(draw: st.DrawFn, left_fits: bool) -> Lane:
+    """(acc, q, shift) of one lane: any int32 accumulator (with `left_fits`, one that the left shift
+    keeps inside int32, as TFLite needs), or one whose rounding divide is a tie."""
+    q = draw(st.one_of(st.just(0), st.just(1 << 30), st.just(INT32_MAX), st.integers(1 << 30, INT32_MAX)))
+    shift = draw(st.integers(-31, 30))
+    hi = (1 << (31 - max(shift, 0))) - 1 if left_fits else INT32_MAX
+    acc = draw(st.one_of(st.integers(-hi - 1, hi), st.sampled_from([-hi - 1, hi, 0, -1, 1])))
+    if draw(st.booleans()) and shift < 0:
+        # srdhm(2y, 2^30) == y exactly, and y = k * 2^r +- 2^(r-1) is a tie of the divide by 2^r
+        r = -shift
+        k = draw(st.integers(-(1 << max(0, 29 - r)), 1 << max(0, 29 - r)))
+        y = k * (1 << r) + draw(st.sampled_from([-1, 1])) * (1 << (r - 1))
+        if INT32_MIN <= 2 * y <= INT32_MAX:
+            acc, q = 2 * y, 1 << 30
+    return acc, q, shift
+
+
+@st.composite
+def records(draw: st.DrawFn, count: int, left_fits: bool, right_only: bool = False) -> Record:
+    """A Record of `count` lanes; with `right_only`, half the records shift every lane right (the
+    stages that handle no left shift)."""
+    zp = draw(st.integers(-128, 127))
+    lo = draw(st.integers(-128, 127))
+    hi = draw(st.integers(lo, 127))
+    rows = draw(st.lists(lanes(left_fits), min_size=count, max_size=count))
+    if right_only and draw(st.booleans()):
+        rows = [(acc, q, min(shift, -1)) for acc, q, shift in rows]
+    return Record(zp, lo, hi, tuple(rows))
+
+
+def pointwise_chain(tmp_path: Path, seed: int, channels: list[int], hw: tuple[int, int], act: str = "relu",
+                    dead: int = 0) -> str:
+    """An ONNX file of 1x1 convs, each followed by `act` (relu, relu6 or none), the last one's
+    first `dead` channels near-dead (deaden_last_conv)."""
+    g = OnnxGraph(seed)
+    x = g.input("x", [1, channels[0], *hw])
+    for c_out in channels[1:]:
+        x = g.conv(x, c_out, kernel=1, pads=[0, 0, 0, 0])
+        x = g.relu(x) if act == "relu" else g.clip(x) if act == "relu6" else x
+    model = g.build([x])
+    if dead:
+        deaden_last_conv(model, dead)
+    path = tmp_path / f"pw{seed}.onnx"
+    path.write_bytes(model.SerializeToString())
+    return str(path)
