@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from mcugen import sim
 from mcugen.compiler import CalibrationOptions, compile_model
-from mcugen.kernels.arm import depthwise_dsp
+from mcugen.kernels.arm import depthwise_dsp, depthwise_mve
 from mcugen.kernels.arm.depthwise_dsp import group_size, packed_weights
 from mcugen.kernels.conv2d import ConvGeometry, geometry
 from mcugen.plan import Plan
@@ -168,6 +168,32 @@ def test_output_at_the_declared_overlap_limit_is_bit_exact(tmp_path, monkeypatch
     (limit,) = depthwise_dsp.overlap_limits(node, graph)
     scratch = depthwise_dsp.scratch_bytes(node, graph)
     base = 4 * (scratch + 2 * graph.tensor(graph.outputs[0]).nbytes + 64)  # room below the input for a negative limit
+    offsets = {graph.inputs[0]: base, graph.outputs[0]: base + limit, scratch_name(0): 0}
+    plan = Plan(offsets, 3 * base, "hand", tuple(lifetimes(graph, io_in_arena=True)), (), 0, True, (), 1)
+    assert_host_c_matches_sim(dataclasses.replace(compiled, plan=plan), seed)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    seed=st.integers(0, 1000),
+    c=st.integers(8, 20),
+    hw=st.tuples(st.integers(3, 9), st.integers(3, 12)),
+    stride=st.sampled_from([1, 2]),
+    pads=st.lists(st.integers(0, 1), min_size=4, max_size=4),
+)
+def test_helium_output_at_the_declared_overlap_limit_is_bit_exact(tmp_path, seed, c, hw, stride, pads):
+    """depthwise_mve with input and output in the arena, the output `overlap_limits` bytes after
+    the input (usually below it): the host C (Helium through its emulation header) equals the simulator."""
+    g = OnnxGraph(seed)
+    model = g.build([g.depthwise(g.input("x", [1, c, *hw]), stride=stride, pads=pads)])
+    path = tmp_path / "dw.onnx"
+    path.write_bytes(model.SerializeToString())
+    compiled = compile_model(str(path), CalibrationOptions(), target="cortex-m55")
+    graph = compiled.graph
+    (node,) = graph.nodes
+    assert node.variant == "depthwise_mve"
+    (limit,) = depthwise_mve.overlap_limits(node, graph)
+    base = 4 * (c + 2 * graph.tensor(graph.outputs[0]).nbytes + 64)
     offsets = {graph.inputs[0]: base, graph.outputs[0]: base + limit, scratch_name(0): 0}
     plan = Plan(offsets, 3 * base, "hand", tuple(lifetimes(graph, io_in_arena=True)), (), 0, True, (), 1)
     assert_host_c_matches_sim(dataclasses.replace(compiled, plan=plan), seed)

@@ -24,8 +24,12 @@ channel order back), the zero point added saturating, clamped and stored with VS
 All sizes are run-time fields of `mcugen_dw_mve_params`: one function serves every layer
 (the spec only says whether some channel shifts left or some shifts right by 0).
 
-Order: output pixels in raster order straight to the output; the output never overlaps
-the input (`overlap_limits` declares none), which costs arena but no copies.
+Order: output pixels in raster order straight to the output, two at a time in a row's
+interior: a pixel's bytes (each group of 8 channels) are written after its own group's taps
+and its pair partner's are read, so when pixel p's bytes are written the input still to be
+read starts at the lowest window of pixels p, p + 1, ... and the writes end at most a pixel
+further, (p + 2) * C (`overlap_limits`: raster units of a pixel, lag 0, one pixel more). A
+last group overlapping the previous one re-reads only bytes of the same windows.
 """
 from __future__ import annotations
 
@@ -35,6 +39,7 @@ import numpy as np
 
 from ...ir import Graph, Node
 from ...targets import Target
+from .. import raster_limit, window_first_reads
 from ..common import io_qparams
 from ..conv2d import geometry, lowered_params
 from ..depthwise_conv2d import (  # noqa: F401 - the variant keeps the op's semantics: re-exported for kernel_of
@@ -171,4 +176,6 @@ def scratch_bytes(node: Node, graph: Graph) -> int:
 
 
 def overlap_limits(node: Node, graph: Graph) -> tuple[int | None, ...]:
-    return (None,)
+    g = geometry(node, graph)
+    in_bytes = g.in_h * g.in_w * g.in_c
+    return (raster_limit(window_first_reads(g), g.out_c, in_bytes, lag=0) - g.out_c,)
