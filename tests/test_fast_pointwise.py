@@ -70,7 +70,7 @@ def _specs(compiled: Compiled) -> list[pointwise_dsp.PointwiseSpec]:
     last=st.integers(1, 23),
     hw=st.tuples(st.integers(1, 4), st.integers(1, 4)),
     act=st.sampled_from(["relu", "relu6", "none"]),
-    dead=st.integers(0, 3),
+    dead=st.integers(0, 8),
     left=st.booleans(),
     clamp=st.booleans(),
 )
@@ -91,10 +91,11 @@ def _exact_every_other(monkeypatch) -> None:
 
 @qemu
 @pytest.mark.parametrize("target, channels, hw, act, dead, exact, left, clamp", [
-    # input words 2, 4, 6, 8 and 10: the word loop entered at every offset; odd pixels; constant channels
-    ("cortex-m4", [4, 8, 12, 16, 20, 9], (3, 3), "relu", 2, False, False, False),
+    # input words 2, 4, 6, 8 and 10: the word loop entered at every offset; odd pixels; a row of constant channels
+    ("cortex-m4", [4, 8, 12, 16, 20, 9], (3, 3), "relu", 6, False, False, False),
     ("cortex-m7", [20, 12, 28, 6], (1, 5), "none", 0, False, False, False),  # the ties correction
-    ("cortex-m33", [12, 16, 7], (2, 3), "none", 1, True, False, False),  # exact blocks after the assembly's
+    # exact blocks after the assembly's, a constant channel stored alone
+    ("cortex-m33", [12, 16, 7], (2, 3), "none", 1, True, False, False),
     ("cortex-m4", [8, 12, 10], (3, 1), "relu", 0, True, False, True),  # clamps: the C twin on the core
 ])
 def test_pointwise_dsp_is_bit_exact_on_the_core(tmp_path, monkeypatch, target, channels, hw, act, dead, exact, left,
@@ -104,6 +105,9 @@ def test_pointwise_dsp_is_bit_exact_on_the_core(tmp_path, monkeypatch, target, c
     compiled = _compiled(pointwise_chain(tmp_path, 3, channels, hw, act, dead), target, left, clamp)
     specs = _specs(compiled)
     assert all((s.ties, s.exact, s.clamps) == (act == "none", exact or left, clamp) for s in specs)
+    last = [n for n in compiled.graph.nodes if n.op == "conv2d"][-1]
+    constant = pointwise_dsp.channels(last, compiled.graph).constant
+    assert (constant.size, pointwise_dsp.copies_row(last, compiled.graph)) == (dead, dead > 2)
     (name,) = compiled.graph.inputs
     xs = np.random.default_rng(6).integers(-128, 128, (2, *compiled.graph.tensor(name).shape)).astype(np.int8)
     outputs, _ = run_c(compiled, get_target(target), xs)
