@@ -1,8 +1,8 @@
 """The Arm DSP pointwise variant (mcugen/kernels/arm/pointwise_dsp.py) beyond VWW's ReLU layers:
 its stream layout, and bit-exactness with the simulator for every structure it has (the ties
-correction, clamps, exact blocks, left shifts, every input word count modulo the unroll, odd
-pixel counts) on the host through the C twins, and on emulated cores, where the scaled blocks
-run in the assembly the host never builds."""
+correction, clamps, exact blocks, left shifts, constant channels alone or as a row, every input
+word count modulo the unroll, odd pixel counts) on the host through the C twins, and on emulated
+cores, where the scaled blocks run in the assembly the host never builds."""
 from __future__ import annotations
 
 import dataclasses
@@ -34,9 +34,10 @@ def test_weights_are_packed_per_block_and_input_word():
 
 
 def _restaged(compiled: Compiled, left: bool, clamp: bool) -> Compiled:
-    """With `left`, every other output channel of each conv shifts left by 1..2, which only the
-    exact blocks take; with `clamp`, the activation clamps to [-100, 100] (calibrated ReLU6 layers
-    rarely narrow the int8 range). The simulator and the C both read the lowered stage."""
+    """With `left`, every other output channel of each conv shifts left by 1..2 (real multipliers
+    above 1 are rare in trained models); with `clamp`, the activation clamps to [-100, 100]
+    (calibrated ReLU6 layers rarely narrow the int8 range). The simulator and the C both read
+    the lowered stage."""
     def restaged(node):
         if node.op != "conv2d":
             return node
