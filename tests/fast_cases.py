@@ -1,11 +1,12 @@
 """Cases shared by the fast-kernel tests: output-stage records for the vector stage's C drivers
-(hypothesis strategies), and chains of 1x1 convs as ONNX files."""
+(hypothesis strategies, and the C that reads them), and small ONNX models as files."""
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+import onnx
 from hypothesis import strategies as st
 
 from mcugen.quant.arith import INT32_MAX, INT32_MIN, requantize
@@ -36,6 +37,28 @@ class Record:
     @property
     def right_only(self) -> bool:
         return all(shift < 0 for _, _, shift in self.lanes)
+
+
+# C for the drivers: Record.packed's lanes into per-lane stage operands
+READ_LANES_C = """
+/* Lane i of record v (zp, lo, hi, then acc, q, shift per lane) into slot[i] of the stage's
+ * operands: left shift, right shift negated, the ties mask. Returns whether every lane shifts right. */
+static int32_t read_lanes(const int32_t *v, int32_t count, const int32_t *slot, int32_t *acc, int32_t *q,
+                          int32_t *left, int32_t *nr, int32_t *fix)
+{
+    int32_t i, right = 1;
+    for (i = 0; i < count; ++i) {
+        const int32_t s = slot[i], shift = v[3 + 3 * i + 2];
+        acc[s] = v[3 + 3 * i];
+        q[s] = v[3 + 3 * i + 1];
+        left[s] = shift > 0 ? shift : 0;
+        nr[s] = shift < 0 ? shift : 0;
+        fix[s] = shift < 0 ? -1 : 0;
+        right = right && shift < 0;
+    }
+    return right;
+}
+"""
 
 
 @st.composite
@@ -69,18 +92,33 @@ def records(draw: st.DrawFn, count: int, left_fits: bool, right_only: bool = Fal
     return Record(zp, lo, hi, tuple(rows))
 
 
+def saved(tmp_path: Path, model: onnx.ModelProto, stem: str, dead: int = 0) -> str:
+    """The model as tmp_path/<stem>.onnx, its last conv's first `dead` channels near-dead
+    (deaden_last_conv)."""
+    if dead:
+        deaden_last_conv(model, dead)
+    path = tmp_path / f"{stem}.onnx"
+    path.write_bytes(model.SerializeToString())
+    return str(path)
+
+
 def pointwise_chain(tmp_path: Path, seed: int, channels: list[int], hw: tuple[int, int], act: str = "relu",
                     dead: int = 0) -> str:
     """An ONNX file of 1x1 convs, each followed by `act` (relu, relu6 or none), the last one's
-    first `dead` channels near-dead (deaden_last_conv)."""
+    first `dead` channels near-dead."""
     g = OnnxGraph(seed)
     x = g.input("x", [1, channels[0], *hw])
     for c_out in channels[1:]:
         x = g.conv(x, c_out, kernel=1, pads=[0, 0, 0, 0])
         x = g.relu(x) if act == "relu" else g.clip(x) if act == "relu6" else x
-    model = g.build([x])
-    if dead:
-        deaden_last_conv(model, dead)
-    path = tmp_path / f"pw{seed}.onnx"
-    path.write_bytes(model.SerializeToString())
-    return str(path)
+    return saved(tmp_path, g.build([x]), f"pw{seed}", dead)
+
+
+def depthwise_net(tmp_path: Path, seed: int, in_c: int, c: int, hw: tuple[int, int], stride: int, pads: list[int],
+                  relu6: bool, dead: int = 0) -> str:
+    """An ONNX file: a 1x1 conv to `c` channels, then a 3x3 depthwise conv (then Clip(0, 6) if
+    `relu6`), the depthwise's first `dead` channels near-dead."""
+    g = OnnxGraph(seed)
+    x = g.conv(g.input("x", [1, in_c, *hw]), c, kernel=1, pads=[0, 0, 0, 0])
+    y = g.depthwise(x, stride=stride, pads=pads)
+    return saved(tmp_path, g.build([g.clip(y) if relu6 else y]), f"dw{seed}", dead)

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from c_harness import available_compilers, compile_and_run
-from fast_cases import pointwise_chain, records
+from fast_cases import READ_LANES_C, pointwise_chain, records
 from mcugen import sim
 from mcugen.compiler import CalibrationOptions, Compiled, compile_model
 from mcugen.kernels.arm import pointwise_mve
@@ -27,8 +27,9 @@ from variant_checks import assert_host_c_matches_sim
 _STAGE_MAIN = """
 #include <stdio.h>
 #include "mcugen_mve.h"
-/* per record: zp, lo, hi, then 4 lanes of (acc, q, shift); prints per lane the output of the
- * stage with the ties correction (mbqm_any) and of the one without (shl32 + mbqm_up) */
+""" + READ_LANES_C + """
+/* per record of 4 lanes: prints per lane the output of the stage with the ties correction
+ * (mbqm_any) and of the one without (shl32 + mbqm_up) */
 int main(void)
 {
     int32_t v[15];
@@ -36,14 +37,7 @@ int main(void)
         int32_t acc[4], q[4], left[4], nr[4], fix[4], i;
         int8_t out[4], up[4];
         const int32_t offs[4] = {0, 1, 2, 3};
-        for (i = 0; i < 4; ++i) {
-            const int32_t shift = v[3 + 3 * i + 2];
-            acc[i] = v[3 + 3 * i];
-            q[i] = v[3 + 3 * i + 1];
-            left[i] = shift > 0 ? shift : 0;
-            nr[i] = shift < 0 ? shift : 0;
-            fix[i] = shift < 0 ? -1 : 0;
-        }
+        (void)read_lanes(v, 4, offs, acc, q, left, nr, fix);
         mcugen_mve_scatter8(out, mcugen_mve_ld32(offs), mcugen_mve_clamp32(
             mcugen_mve_mbqm_any(mcugen_mve_ld32(acc), mcugen_mve_ld32(q), mcugen_mve_ld32(left), mcugen_mve_ld32(nr),
                                 mcugen_mve_ld32(fix)), v[0], v[1], v[2]));

@@ -9,33 +9,26 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from c_harness import available_compilers, compile_and_run
-from fast_cases import records
+from fast_cases import READ_LANES_C, depthwise_net, records
 from mcugen.compiler import CalibrationOptions, compile_model
 from mcugen.kernels.arm.depthwise_mve import group_starts, lane_order, packed_weights
 from onnx_builders import OnnxGraph
-from variant_checks import assert_host_c_matches_sim, deaden_last_conv
+from variant_checks import assert_host_c_matches_sim
 
 _STAGE_MAIN = """
 #include <stdio.h>
 #include "mcugen_mve.h"
-/* per record: zp, lo, hi, then 8 lanes of (acc, q, shift); prints the 8 outputs of the general
- * stage, then (0 when some lane does not shift right) those of the right-shift-only one */
+""" + READ_LANES_C + """
+/* per record of 8 lanes: prints the 8 outputs of the general stage, then (0 when some lane
+ * does not shift right) those of the right-shift-only one */
 int main(void)
 {
     int32_t v[27];
     while (fread(v, sizeof v, 1, stdin) == 1) {
-        int32_t acc[8], q[8], left[8], nr[8], fix[8], i, right = 1;
+        int32_t acc[8], q[8], left[8], nr[8], fix[8], i;
         int8_t out[8], fast[8] = {0};
-        for (i = 0; i < 8; ++i) {
-            const int32_t lane = i % 2 ? 4 + i / 2 : i / 2; /* even channels, then odd */
-            const int32_t shift = v[3 + 3 * i + 2];
-            acc[lane] = v[3 + 3 * i];
-            q[lane] = v[3 + 3 * i + 1];
-            left[lane] = shift > 0 ? shift : 0;
-            nr[lane] = shift < 0 ? shift : 0;
-            fix[lane] = shift < 0 ? -1 : 0;
-            right = right && shift < 0;
-        }
+        const int32_t slot[8] = {0, 4, 1, 5, 2, 6, 3, 7}; /* even channels, then odd */
+        const int32_t right = read_lanes(v, 8, slot, acc, q, left, nr, fix);
         mcugen_mve_st8_s16(out, mcugen_mve_out16(
             mcugen_mve_mbqm_any(mcugen_mve_ld32(acc), mcugen_mve_ld32(q), mcugen_mve_ld32(left), mcugen_mve_ld32(nr),
                                 mcugen_mve_ld32(fix)),
@@ -66,19 +59,6 @@ def test_vector_output_stage_equals_tflite(cc, cases):
     assert list(zip(out[::2], out[1::2])) == expected
 
 
-def _depthwise_net(tmp_path, seed: int, c: int, hw: tuple[int, int], stride: int, pads: list[int],
-                   relu6: bool, dead: int) -> str:
-    g = OnnxGraph(seed)
-    x = g.conv(g.input("x", [1, 3, *hw]), c, kernel=1, pads=[0, 0, 0, 0])
-    y = g.depthwise(x, stride=stride, pads=pads)
-    model = g.build([g.clip(y) if relu6 else y])
-    if dead:
-        deaden_last_conv(model, dead)
-    path = tmp_path / f"dw{seed}.onnx"
-    path.write_bytes(model.SerializeToString())
-    return str(path)
-
-
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     seed=st.integers(0, 1000),
@@ -92,7 +72,7 @@ def _depthwise_net(tmp_path, seed: int, c: int, hw: tuple[int, int], stride: int
 def test_depthwise_mve_is_bit_exact_on_the_host(tmp_path, seed, c, hw, stride, pads, relu6, dead):
     if hw[0] + pads[0] + pads[2] < 3 or hw[1] + pads[1] + pads[3] < 3:
         return  # no output pixel
-    compiled = compile_model(_depthwise_net(tmp_path, seed, c, hw, stride, pads, relu6, dead), CalibrationOptions(),
+    compiled = compile_model(depthwise_net(tmp_path, seed, 3, c, hw, stride, pads, relu6, dead), CalibrationOptions(),
                              target="cortex-m55")
     assert [n.variant for n in compiled.graph.nodes if n.op == "depthwise_conv2d"] == ["depthwise_mve"]
     assert_host_c_matches_sim(compiled, seed)
