@@ -22,7 +22,7 @@ from mcugen.verify import run_c
 from mcugen.kernels.common import io_qparams
 from onnx_builders import OnnxGraph
 from shared_data import shared
-from variant_checks import assert_host_c_matches_sim, deaden_last_conv
+from variant_checks import assert_host_c_matches_sim, deaden_last_conv, refusing
 
 
 def _conv_model(tmp_path, seed: int, in_c: int, hw: tuple[int, int], out_c: int, kernel: tuple[int, int],
@@ -40,14 +40,6 @@ def _conv_model(tmp_path, seed: int, in_c: int, hw: tuple[int, int], out_c: int,
     rng = np.random.default_rng(seed)
     np.savez(calib, **{f"s{i}": rng.uniform(low, 1.0, (1, in_c, *hw)).astype(np.float32) for i in range(4)})
     return str(path), str(calib)
-
-
-def _refuse_scaled(count: int):
-    def scaled(stage, bound):
-        ok = scaled_channels(stage, bound)
-        ok[:count] = False
-        return ok
-    return scaled
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -71,7 +63,7 @@ def test_conv_variant_is_bit_exact_on_the_host(tmp_path, monkeypatch, seed, kern
     near-dead channels, both unroll settings; the first `exact` channels are refused the
     scaled stage, so groups of the exact (portable) stage run too; without ReLU the ties
     correction keeps the scaled stage, with it the uniform-shift stage usually runs."""
-    refuse = _refuse_scaled(exact)
+    refuse = refusing(scaled_channels, exact)
     monkeypatch.setattr(conv_dsp, "scaled_channels", refuse)
     path, calib = _conv_model(tmp_path, seed, in_c, hw, out_c, kernel, stride, pads, min(dead, out_c), low, relu)
     compiled = compile_model(path, CalibrationOptions(path=calib), target="cortex-m7", optimize=optimize)
@@ -81,7 +73,7 @@ def test_conv_variant_is_bit_exact_on_the_host(tmp_path, monkeypatch, seed, kern
 
 def test_refused_channels_take_the_exact_stage_and_the_zero_point_is_not_zero(tmp_path, monkeypatch):
     """The property test's corners exist: an exact group, and padding that reads a non-zero input zero point."""
-    monkeypatch.setattr(conv_dsp, "scaled_channels", _refuse_scaled(2))
+    monkeypatch.setattr(conv_dsp, "scaled_channels", refusing(scaled_channels, 2))
     path, calib = _conv_model(tmp_path, 3, 3, (7, 8), 6, (3, 3), 2, [1, 1, 1, 1], low=0.0)
     compiled = compile_model(path, CalibrationOptions(path=calib), target="cortex-m7")
     (node,) = [n for n in compiled.graph.nodes if n.op == "conv2d"]
@@ -140,7 +132,7 @@ def test_the_assembly_is_bit_exact_on_an_emulated_m4(tmp_path, monkeypatch, in_c
     """mcugen_mac2x4's assembly (the host runs its C twin): grayscale and RGB rows, the
     one-word loop of --optimize size, exact groups and the ties stage, odd pixel counts,
     padding on every side."""
-    monkeypatch.setattr(conv_dsp, "scaled_channels", _refuse_scaled(exact))
+    monkeypatch.setattr(conv_dsp, "scaled_channels", refusing(scaled_channels, exact))
     path, calib = _conv_model(tmp_path, 7, in_c, (9, 11), 6, (3, 3), 2, [1, 0, 1, 1], low=-0.5, relu=relu)
     compiled = compile_model(path, CalibrationOptions(path=calib), target="cortex-m4", optimize=optimize)
     assert [n.variant for n in compiled.graph.nodes if n.op == "conv2d"] == ["conv_dsp"]
@@ -169,7 +161,7 @@ def test_every_shape_builds_and_is_bit_exact_on_the_emulated_cores(tmp_path, mon
                                                                     in_c, out_c, exact, relu, optimize, target):
     """The assembly block's 14 registers are found in every generated kernel (GCC once failed
     with 'impossible constraints' for some stages and row lengths), and it computes exactly."""
-    monkeypatch.setattr(conv_dsp, "scaled_channels", _refuse_scaled(exact))
+    monkeypatch.setattr(conv_dsp, "scaled_channels", refusing(scaled_channels, exact))
     path, calib = _conv_model(tmp_path, seed, in_c, (7, 6), out_c, kernel, stride, pads, low=-0.5, relu=relu)
     compiled = compile_model(path, CalibrationOptions(path=calib), target=target, optimize=optimize)
     assert [n.variant for n in compiled.graph.nodes if n.op == "conv2d"] == ["conv_dsp"]

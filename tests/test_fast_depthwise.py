@@ -20,7 +20,7 @@ from mcugen.plan.lifetimes import lifetimes, scratch_name
 from mcugen.targets import get_target
 from mcugen.verify import run_c
 from onnx_builders import OnnxGraph
-from variant_checks import assert_host_c_matches_sim, deaden_last_conv
+from variant_checks import assert_host_c_matches_sim, deaden_last_conv, refusing
 
 
 def _depthwise_net(tmp_path, seed: int, c: int, hw: tuple[int, int], stride: int, pads: list[int],
@@ -49,14 +49,56 @@ def _depthwise_net(tmp_path, seed: int, c: int, hw: tuple[int, int], stride: int
     pads=st.lists(st.integers(0, 1), min_size=4, max_size=4),
     relu6=st.booleans(),
     dead=st.integers(0, 2),
+    exact=st.integers(0, 3),
+    unit_scale=st.booleans(),
 )
-def test_depthwise_variant_is_bit_exact_on_the_host(tmp_path, seed, c, hw, stride, pads, relu6, dead):
+def test_depthwise_variant_is_bit_exact_on_the_host(tmp_path, monkeypatch, seed, c, hw, stride, pads, relu6, dead,
+                                                    exact, unit_scale):
+    """Shapes, strides, padding; near-dead channels (constant outputs); the first `exact`
+    channels refused the scaled stage (the portable stage runs for them); with `unit_scale`
+    every other channel shifts by 0 or left by 1 (no right shift: the scaled stage's ASR by 0)."""
     if hw[0] + pads[0] + pads[2] < 3 or hw[1] + pads[1] + pads[3] < 3:
         return  # no output pixel
+    monkeypatch.setattr(depthwise_dsp, "scaled_channels", refusing(depthwise_dsp.scaled_channels, exact))
     path = _depthwise_net(tmp_path, seed, c, hw, stride, pads, relu6, dead)
     compiled = compile_model(path, CalibrationOptions(), target="cortex-m7")
+    if unit_scale:
+        compiled = _unit_scales(compiled)
     assert [n.variant for n in compiled.graph.nodes if n.op == "depthwise_conv2d"] == ["depthwise_dsp"]
     assert_host_c_matches_sim(compiled, seed)
+
+
+def _unit_scales(compiled):
+    """Every other depthwise channel shifts by 0 or left by 1 (scales of 1/2 and more are rare in
+    trained models, MobileNetV2 has a few): the simulator and the C both read the lowered stage."""
+    def unit(node):
+        if node.op != "depthwise_conv2d":
+            return node
+        stage = node.lowered.stage
+        shift = stage.shift.copy()
+        shift[::2] = np.arange(shift[::2].size) % 2
+        return dataclasses.replace(node, lowered=dataclasses.replace(node.lowered, stage=dataclasses.replace(stage, shift=shift)))
+
+    graph = dataclasses.replace(compiled.graph, nodes=tuple(unit(n) for n in compiled.graph.nodes))
+    return dataclasses.replace(compiled, graph=graph)
+
+
+def test_channel_classes_cover_constant_unit_scale_and_exact_channels(tmp_path, monkeypatch):
+    """The property test's corners exist: dead channels are constant, unit scales take the
+    scaled stage without ties, refused channels the exact stage (table right = -1)."""
+    monkeypatch.setattr(depthwise_dsp, "scaled_channels", refusing(depthwise_dsp.scaled_channels, 1))
+    compiled = _unit_scales(compile_model(_depthwise_net(tmp_path, 5, 8, (6, 6), 1, [1, 1, 1, 1], True, 2),
+                                          CalibrationOptions(), target="cortex-m7"))
+    (node,) = [n for n in compiled.graph.nodes if n.op == "depthwise_conv2d"]
+    constant, _, scaled = depthwise_dsp.classes(node, compiled.graph)
+    assert constant[:2].all() and not scaled[0]
+    assert scaled[2] and scaled[4] and node.lowered.stage.shift[[2, 4]].tolist() == [1, 0]
+    ((_, table),) = depthwise_dsp.c_constants(node, compiled.graph)
+    right = table.reshape(8, depthwise_dsp.ROW)[:, -1]
+    assert right[:3].tolist() == [1, 1, 0] and right[4] == 0
+    monkeypatch.setattr(depthwise_dsp, "scaled_channels", refusing(depthwise_dsp.scaled_channels, 3))
+    ((_, table),) = depthwise_dsp.c_constants(node, compiled.graph)
+    assert table.reshape(8, depthwise_dsp.ROW)[2, -1] == -1 and depthwise_dsp.spec(node, compiled.graph).exact
 
 
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,

@@ -31,3 +31,12 @@ def assert_host_c_matches_sim(compiled: Compiled, seed: int, count: int = 3) -> 
     c_out, _ = run_c(compiled, get_target("host"), xs)
     expected = np.stack([sim.run(compiled.graph, x)[0] for x in xs])
     np.testing.assert_array_equal(c_out, expected)
+
+
+def refusing(scaled_channels, count: int):
+    """A `scaled_channels` that refuses its first `count` channels, so the exact (portable) stage runs too."""
+    def scaled(stage, bound):
+        ok = scaled_channels(stage, bound)
+        ok[:count] = False
+        return ok
+    return scaled

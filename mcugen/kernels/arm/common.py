@@ -41,6 +41,17 @@ def acc_bounds(node: Node, graph: Graph, axis: int) -> np.ndarray:
     return np.abs(bias.data.astype(np.int64)) + max_input * np.abs(w).sum(axis=1)
 
 
+def acc_range(node: Node, graph: Graph, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per output channel, the lowest and highest accumulator int8 inputs reach (exactly: each
+    tap's term is extreme at an end of the input range, independently of the others)."""
+    weights, bias = constants(node, graph)
+    w = np.moveaxis(weights.data.astype(np.int64), axis, 0).reshape(weights.shape[axis], -1)
+    offset = -io_qparams(node, graph)[0].scalar_zero_point
+    ends = np.stack([(-128 + offset) * w, (127 + offset) * w])
+    b = bias.data.astype(np.int64)
+    return b + ends.min(axis=0).sum(axis=1), b + ends.max(axis=0).sum(axis=1)
+
+
 def folded_bias(node: Node, graph: Graph, stage: OutputStage, axis: int) -> np.ndarray:
     """bias + input_offset * sum(weights) per output channel, wrapped to int32, so the inner
     loops multiply raw int8 inputs.

@@ -21,8 +21,10 @@ pointers of the C loop, ~100 instructions a block), with exact C twins on the ho
 whose stage needs ties, clamps or exact channels use the C loop on the core too.
 
 Output stage: requant.py's scaled stage (SMMLAR, ASR, SSAT; weights and bias pre-multiplied
-by 2^(left+1)); channels it cannot take keep unscaled weights and the portable
-mcugen_requantize (their table row has right = 0).
+by 2^(left+1)). A channel whose reachable accumulators all give one output (a tiny scale:
+right shifts past the scaled stage's range) runs the same stage on zero weights and q, its k
+giving the value. Channels left keep unscaled weights and the portable mcugen_requantize
+(their table row has right = -1).
 
 Order: channel groups of `group` channels, within a group bands of output rows top to
 bottom (stride 1: a band is 2 output rows, stride 2: 1), each band copying the input rows it
@@ -51,8 +53,8 @@ from ..depthwise_conv2d import (  # noqa: F401 - the variant keeps the op's sema
     reference,
 )
 from ..weights import constants
-from .common import KernelSource, acc_bounds, folded_bias, spec_name
-from .requant import needs_ties, scaled_channels, scaled_stage
+from .common import KernelSource, acc_bounds, acc_range, folded_bias, spec_name
+from .requant import constant_channels, needs_ties, scaled_channels, scaled_stage
 
 OP = "depthwise_conv2d"
 NAME = "depthwise_dsp"
@@ -119,14 +121,18 @@ def group_size(g: ConvGeometry) -> int:
     return g.in_c if in_place(g) else _capped_group(g)
 
 
-def scaled(node: Node, graph: Graph) -> np.ndarray:
-    """Per channel: whether the scaled output stage is exact for it."""
-    return scaled_channels(lowered_params(node).stage, acc_bounds(node, graph, CHANNEL_AXIS))
+def classes(node: Node, graph: Graph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per channel: whether its output is one value over its reachable accumulators (then
+    that value), and whether the scaled output stage is exact for it (when not constant)."""
+    stage = lowered_params(node).stage
+    constant, values = constant_channels(stage, *acc_range(node, graph, CHANNEL_AXIS))
+    return constant, values, scaled_channels(stage, acc_bounds(node, graph, CHANNEL_AXIS)) & ~constant
 
 
 def spec(node: Node, graph: Graph) -> DepthwiseSpec:
     g, stage = geometry(node, graph), lowered_params(node).stage
-    exact = bool((~scaled(node, graph)).any())
+    constant, _, ok = classes(node, graph)
+    exact = bool((~ok & ~constant).any())
     clamps, ties = stage.act_min > -128 or stage.act_max < 127, needs_ties(stage)
     values = (g.stride_h, int(exact), int(clamps), int(ties))
     return DepthwiseSpec(spec_name("mcugen_dw_dsp", values), g.stride_h, exact, clamps, ties)
@@ -167,19 +173,23 @@ def packed_weights(weights: np.ndarray, stride: int) -> np.ndarray:
 
 
 def c_constants(node: Node, graph: Graph) -> list[tuple[str, np.ndarray]]:
-    """One table: per channel ROW words: bias, its packed weights, q, k, right (scaled channels:
-    weights and bias times 2^(left+1), right >= 1) or bias, weights, q, shift, 0 (exact)."""
+    """One table: per channel ROW words: bias, its packed weights, q, k, right. Scaled channels:
+    weights and bias times 2^(left+1), right >= 0; constant ones the same stage on zero weights,
+    bias and q (k = 2 * value, right = 1 give the value); exact ones bias, weights, q, shift, -1."""
     weights, _ = constants(node, graph)
     stage = lowered_params(node).stage
     w = np.asarray(weights.data, np.int64).reshape(TAPS, -1)
     bias = folded_bias(node, graph, stage, CHANNEL_AXIS)
-    ok = scaled(node, graph)
+    constant, values, ok = classes(node, graph)
     channels = np.arange(w.shape[1])
     ss = scaled_stage(stage, bias, channels[ok])
     scale = np.ones(w.shape[1], np.int64)
     scale[ok] = ss.scale
-    tail = np.stack([bias, stage.multiplier, stage.shift, np.zeros_like(bias)], axis=1).astype(np.int64)
+    scale[constant] = 0
+    tail = np.stack([bias, stage.multiplier, stage.shift, np.full_like(bias, -1)], axis=1).astype(np.int64)
     tail[ok] = np.stack([ss.bias, ss.multiplier, ss.k, ss.right], axis=1)
+    tail[constant] = np.stack([0 * values[constant], 0 * values[constant], 2 * values[constant],
+                               np.ones_like(values[constant])], axis=1)
     packed = packed_weights(w * scale, geometry(node, graph).stride_w).astype(np.int64)
     table = np.concatenate([tail[:, :1], packed, tail[:, 1:]], axis=1)
     return [("table", table.astype(np.int32).ravel())]

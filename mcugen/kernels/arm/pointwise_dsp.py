@@ -36,7 +36,6 @@ import numpy as np
 from ...ir import Graph, Node
 from ...targets import Target
 from .. import raster_limit
-from ..common import io_qparams
 from ..conv2d import (  # noqa: F401 - the variant keeps the op's semantics: re-exported for kernel_of
     float_reference,
     geometry,
@@ -48,7 +47,7 @@ from ..conv2d import (  # noqa: F401 - the variant keeps the op's semantics: re-
     reference,
 )
 from ..weights import constants
-from .common import KernelSource, acc_bounds, folded_bias, spec_name
+from .common import KernelSource, acc_bounds, acc_range, folded_bias, spec_name
 from .requant import ScaledStage, constant_channels, needs_ties, scaled_channels, scaled_stage
 
 OP = "conv2d"
@@ -94,20 +93,9 @@ def _blocks(channels: np.ndarray) -> np.ndarray:
     return np.append(channels, np.repeat(channels[-1:], pad)).reshape(-1, BLOCK)
 
 
-def acc_range(node: Node, graph: Graph) -> tuple[np.ndarray, np.ndarray]:
-    """Per output channel, the lowest and highest accumulator int8 inputs reach (exactly: each
-    tap's term is extreme at an end of the input range, independently of the others)."""
-    weights, bias = constants(node, graph)
-    w = weights.data.astype(np.int64).reshape(weights.shape[0], -1)
-    offset = -io_qparams(node, graph)[0].scalar_zero_point
-    ends = np.stack([(-128 + offset) * w, (127 + offset) * w])
-    b = bias.data.astype(np.int64)
-    return b + ends.min(axis=0).sum(axis=1), b + ends.max(axis=0).sum(axis=1)
-
-
 def channels(node: Node, graph: Graph) -> Channels:
     stage = lowered_params(node).stage
-    constant, values = constant_channels(stage, *acc_range(node, graph))
+    constant, values = constant_channels(stage, *acc_range(node, graph, CHANNEL_AXIS))
     scaled = scaled_channels(stage, acc_bounds(node, graph, CHANNEL_AXIS)) & ~constant
     exact = ~scaled & ~constant
     bias = folded_bias(node, graph, stage, CHANNEL_AXIS)

@@ -44,8 +44,7 @@ from ..conv2d import (  # noqa: F401 - the variant keeps the op's semantics: re-
     reference,
 )
 from ..weights import constants
-from .common import KernelSource, folded_bias, spec_name
-from .pointwise_dsp import acc_range
+from .common import KernelSource, acc_range, folded_bias, spec_name
 from .requant import constant_channels, needs_ties
 
 OP = "conv2d"
@@ -93,7 +92,7 @@ def _pairs(channels: np.ndarray) -> np.ndarray:
 
 def channels(node: Node, graph: Graph) -> Channels:
     stage = lowered_params(node).stage
-    constant, values = constant_channels(stage, *acc_range(node, graph))
+    constant, values = constant_channels(stage, *acc_range(node, graph, CHANNEL_AXIS))
     fixed = _pairs(np.flatnonzero(constant))
     return Channels(_pairs(np.flatnonzero(~constant)), fixed, values[fixed])
 

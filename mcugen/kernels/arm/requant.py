@@ -19,6 +19,9 @@ left = max(shift, 0) and right = max(-shift, 0):
   SMMLAR's accumulator: out = smmlar(a, q, k - [a < 0]) >> right. When the output's zero
   point is at or below the lower clamp (every ReLU layer), a negative y clamps to act_min
   with or without the correction, which is then dropped (`needs_ties`).
+- right == 0 (a channel whose scale is at least 1/2) has no rounding to correct:
+  rdbpot(y, 0) = y and out = smmlar(a, q, zp), ASR by 0; exact in layers without the ties
+  correction only, which would otherwise subtract [a < 0] there too.
 
 `scaled_channels` checks these conditions per channel from a bound on |acc|; the kernels
 give the channels that fail them the portable output stage. `scaled_requantize` is the
@@ -52,8 +55,8 @@ class ScaledStage:
     scale: np.ndarray  # int64: 2^(left+1), the factor weights and bias are pre-multiplied by
     bias: np.ndarray  # int32: folded bias * scale
     multiplier: np.ndarray  # int32 q
-    k: np.ndarray  # int32: 2^(right-1) + zp * 2^right
-    right: np.ndarray  # int32, >= 1
+    k: np.ndarray  # int32: 2^(right-1) + zp * 2^right (zp when right == 0)
+    right: np.ndarray  # int32, >= 1 (or 0 in a layer without the ties correction)
     act_min: int
     act_max: int
     ties: bool  # negative ties need the sign correction (zp above the lower clamp)
@@ -69,7 +72,8 @@ def scaled_channels(stage: OutputStage, acc_bound: np.ndarray) -> np.ndarray:
     shift = stage.shift.astype(np.int64)
     left, right = np.maximum(shift, 0), np.maximum(-shift, 0)
     fits = np.asarray(acc_bound, np.int64) * (np.int64(1) << (np.minimum(left, MAX_SCALED_LEFT) + 1)) < _LIMIT
-    return (right >= 1) & (right <= MAX_RIGHT) & (left <= MAX_SCALED_LEFT) & fits
+    rounds = (right >= 1) | ((right == 0) & (not needs_ties(stage)))
+    return rounds & (right <= MAX_RIGHT) & (left <= MAX_SCALED_LEFT) & fits
 
 
 def scaled_stage(stage: OutputStage, folded_bias: np.ndarray, channels: np.ndarray) -> ScaledStage:
@@ -77,7 +81,8 @@ def scaled_stage(stage: OutputStage, folded_bias: np.ndarray, channels: np.ndarr
     shift = stage.shift.astype(np.int64)[channels]
     left, right = np.maximum(shift, 0), np.maximum(-shift, 0)
     scale = np.int64(1) << (left + 1)
-    k = (np.int64(1) << (right - 1)) + stage.output_offset * (np.int64(1) << right)
+    half = np.where(right > 0, np.int64(1) << np.maximum(right - 1, 0), 0)
+    k = half + stage.output_offset * (np.int64(1) << right)
     return ScaledStage(scale, (np.asarray(folded_bias, np.int64)[channels] * scale).astype(np.int32),
                        stage.multiplier.astype(np.int32)[channels], k.astype(np.int32), right.astype(np.int32),
                        stage.act_min, stage.act_max, needs_ties(stage))
