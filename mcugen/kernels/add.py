@@ -84,14 +84,14 @@ def lower(node: Node, graph: Graph) -> AddParams:
     )  # fmt: skip
 
 
-def _params(node: Node) -> AddParams:
+def lowered_params(node: Node) -> AddParams:
     if not isinstance(node.lowered, AddParams):
         raise IRError(f"node '{node.name}' (add) is not lowered")
     return node.lowered
 
 
 def reference(node: Node, graph: Graph, inputs: list[np.ndarray]) -> np.ndarray:
-    p = _params(node)
+    p = lowered_params(node)
     x1, x2 = (np.asarray(x, np.int64) for x in inputs)
     scaled1 = mbqm((x1 + p.input1_offset) << p.left_shift, p.input1_multiplier, p.input1_shift)
     scaled2 = mbqm((x2 + p.input2_offset) << p.left_shift, p.input2_multiplier, p.input2_shift)
@@ -119,7 +119,7 @@ def overlap_limits(node: Node, graph: Graph) -> tuple[int | None, ...]:
 
 
 def c_params(node: Node, graph: Graph) -> dict[str, int]:
-    return {k: int(v) for k, v in dataclasses.asdict(_params(node)).items()}
+    return {k: int(v) for k, v in dataclasses.asdict(lowered_params(node)).items()}
 
 
 def c_constants(node: Node, graph: Graph) -> list[tuple[str, np.ndarray]]:
