@@ -103,15 +103,19 @@ def test_channel_classes_cover_constant_unit_scale_and_exact_channels(tmp_path, 
 
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
                     reason="needs arm-none-eabi-gcc and qemu-system-arm")
-@pytest.mark.parametrize("c, hw, stride, pads, relu6, groups", [
-    (8, (7, 9), 1, [1, 1, 1, 1], True, 1),  # odd width and height: a partial last block and band (assembly)
-    (40, (5, 26), 1, [1, 1, 1, 1], True, 5),  # channel groups of the ring
-    (16, (9, 14), 2, [1, 1, 1, 1], True, 1),  # pad_left 1: unpaired first and last pixels
-    (8, (8, 11), 2, [0, 0, 1, 1], True, 1),  # a partial last block of 2 outputs
-    (12, (6, 7), 2, [1, 0, 1, 1], False, 1),  # negative ties: the C block loop on the core
+@pytest.mark.parametrize("c, hw, stride, pads, relu6, groups, exact", [
+    (8, (7, 9), 1, [1, 1, 1, 1], True, 1, 0),  # odd width and height: a partial last block and band (assembly)
+    (40, (5, 26), 1, [1, 1, 1, 1], True, 5, 0),  # channel groups of the ring
+    (16, (9, 14), 2, [1, 1, 1, 1], True, 1, 0),  # pad_left 1: unpaired first and last pixels
+    (8, (8, 11), 2, [0, 0, 1, 1], True, 1, 0),  # a partial last block of 2 outputs
+    (12, (6, 7), 2, [1, 0, 1, 1], False, 1, 0),  # negative ties: the C block loop on the core
+    (40, (5, 26), 1, [1, 1, 1, 1], True, 5, 6),  # exact channels: runs of C and assembly in a group
+    (16, (9, 14), 2, [1, 1, 1, 1], True, 1, 3),
 ])
-def test_depthwise_variant_is_bit_exact_on_the_core(tmp_path, c, hw, stride, pads, relu6, groups):
-    """The assembly block loops (and the C ones where the stage needs ties) on an emulated Cortex-M4."""
+def test_depthwise_variant_is_bit_exact_on_the_core(tmp_path, monkeypatch, c, hw, stride, pads, relu6, groups, exact):
+    """The assembly block loops (and the C ones where the stage needs ties, or for exact
+    channels between the assembly's runs) on an emulated Cortex-M4."""
+    monkeypatch.setattr(depthwise_dsp, "scaled_channels", refusing(depthwise_dsp.scaled_channels, exact))
     compiled = compile_model(_depthwise_net(tmp_path, 3, c, hw, stride, pads, relu6, 0), CalibrationOptions(),
                              target="cortex-m4")
     (node,) = [n for n in compiled.graph.nodes if n.op == "depthwise_conv2d"]

@@ -18,7 +18,8 @@ padding must read the zero point). Per 2 pixels x 4 channels the copy costs 2 LD
   (w_ky0, w_ky1)) + SMLABB(H[x + 1], w_ky2); 1 x 3 outputs per block (47 instructions).
 The blocks of a band's channels run in assembly (`_rows`; GCC 12 spilled the weights and
 pointers of the C loop, ~100 instructions a block), with exact C twins on the host; layers
-whose stage needs ties, clamps or exact channels use the C loop on the core too.
+whose stage needs ties or clamps use the C loop on the core too, and exact channels go
+through it in runs between the assembly's runs of scaled ones (`_runs`).
 
 Output stage: requant.py's scaled stage (SMMLAR, ASR, SSAT; weights and bias pre-multiplied
 by 2^(left+1)). A channel whose reachable accumulators all give one output (a tiny scale:
