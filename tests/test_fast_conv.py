@@ -14,7 +14,7 @@ from mcugen import sim
 from mcugen.codegen.emit import emit
 from mcugen.compiler import CalibrationOptions, compile_model
 from mcugen.kernels.arm import conv_dsp
-from mcugen.kernels.arm.requant import MAX_RIGHT, scaled_channels, scaled_stage
+from mcugen.kernels.arm.requant import MAX_RIGHT, scaled_stage
 from mcugen.kernels.weights import OutputStage
 from mcugen.quant.arith import requantize
 from mcugen.targets import get_target
@@ -22,7 +22,7 @@ from mcugen.verify import run_c
 from mcugen.kernels.common import io_qparams
 from onnx_builders import OnnxGraph
 from shared_data import shared
-from variant_checks import assert_host_c_matches_sim, deaden_last_conv, refusing
+from variant_checks import assert_host_c_matches_sim, deaden_last_conv, first, refuse_scaled
 
 
 def _conv_model(tmp_path, seed: int, in_c: int, hw: tuple[int, int], out_c: int, kernel: tuple[int, int],
@@ -63,8 +63,7 @@ def test_conv_variant_is_bit_exact_on_the_host(tmp_path, monkeypatch, seed, kern
     near-dead channels, both unroll settings; the first `exact` channels are refused the
     scaled stage, so groups of the exact (portable) stage run too; without ReLU the ties
     correction keeps the scaled stage, with it the uniform-shift stage usually runs."""
-    refuse = refusing(scaled_channels, exact)
-    monkeypatch.setattr(conv_dsp, "scaled_channels", refuse)
+    refuse_scaled(monkeypatch, first(exact))
     path, calib = _conv_model(tmp_path, seed, in_c, hw, out_c, kernel, stride, pads, min(dead, out_c), low, relu)
     compiled = compile_model(path, CalibrationOptions(path=calib), target="cortex-m7", optimize=optimize)
     assert [n.variant for n in compiled.graph.nodes if n.op == "conv2d"] == ["conv_dsp"]
@@ -73,7 +72,7 @@ def test_conv_variant_is_bit_exact_on_the_host(tmp_path, monkeypatch, seed, kern
 
 def test_refused_channels_take_the_exact_stage_and_the_zero_point_is_not_zero(tmp_path, monkeypatch):
     """The property test's corners exist: an exact group, and padding that reads a non-zero input zero point."""
-    monkeypatch.setattr(conv_dsp, "scaled_channels", refusing(scaled_channels, 2))
+    refuse_scaled(monkeypatch, first(2))
     path, calib = _conv_model(tmp_path, 3, 3, (7, 8), 6, (3, 3), 2, [1, 1, 1, 1], low=0.0)
     compiled = compile_model(path, CalibrationOptions(path=calib), target="cortex-m7")
     (node,) = [n for n in compiled.graph.nodes if n.op == "conv2d"]
@@ -132,7 +131,7 @@ def test_the_assembly_is_bit_exact_on_an_emulated_m4(tmp_path, monkeypatch, in_c
     """mcugen_mac2x4's assembly (the host runs its C twin): grayscale and RGB rows, the
     one-word loop of --optimize size, exact groups and the ties stage, odd pixel counts,
     padding on every side."""
-    monkeypatch.setattr(conv_dsp, "scaled_channels", refusing(scaled_channels, exact))
+    refuse_scaled(monkeypatch, first(exact))
     path, calib = _conv_model(tmp_path, 7, in_c, (9, 11), 6, (3, 3), 2, [1, 0, 1, 1], low=-0.5, relu=relu)
     compiled = compile_model(path, CalibrationOptions(path=calib), target="cortex-m4", optimize=optimize)
     assert [n.variant for n in compiled.graph.nodes if n.op == "conv2d"] == ["conv_dsp"]
@@ -161,7 +160,7 @@ def test_every_shape_builds_and_is_bit_exact_on_the_emulated_cores(tmp_path, mon
                                                                     in_c, out_c, exact, relu, optimize, target):
     """The assembly block's 14 registers are found in every generated kernel (GCC once failed
     with 'impossible constraints' for some stages and row lengths), and it computes exactly."""
-    monkeypatch.setattr(conv_dsp, "scaled_channels", refusing(scaled_channels, exact))
+    refuse_scaled(monkeypatch, first(exact))
     path, calib = _conv_model(tmp_path, seed, in_c, (7, 6), out_c, kernel, stride, pads, low=-0.5, relu=relu)
     compiled = compile_model(path, CalibrationOptions(path=calib), target=target, optimize=optimize)
     assert [n.variant for n in compiled.graph.nodes if n.op == "conv2d"] == ["conv_dsp"]
@@ -173,9 +172,11 @@ def test_every_shape_builds_and_is_bit_exact_on_the_emulated_cores(tmp_path, mon
 
 def test_a_weight_zero_point_rides_in_the_int16_weights(tmp_path):
     """Pre-quantized uint8 models (per-tensor weight zero point, e.g. the Coral MobileNet) take
-    the variant with w + weight_offset packed; the whole model on the host."""
+    the variants with w + weight_offset packed; the whole model on the host."""
     path = shared("models/coral_mobilenet_v1_0.5_160_quant.onnx")
     compiled = compile_model(path, CalibrationOptions(), target="cortex-m7")
     first = compiled.graph.nodes[0]
     assert first.variant == "conv_dsp" and conv_dsp.lowered_params(first).stage.weight_offset != 0
+    weighted = [n for n in compiled.graph.nodes if n.op in ("conv2d", "depthwise_conv2d")]
+    assert {n.variant for n in weighted[1:]} == {"pointwise_dsp", "depthwise_dsp"}
     assert_host_c_matches_sim(compiled, 11, count=1)

@@ -20,7 +20,7 @@ from mcugen.plan.lifetimes import lifetimes, scratch_name
 from mcugen.targets import get_target
 from mcugen.verify import run_c
 from onnx_builders import OnnxGraph
-from variant_checks import assert_host_c_matches_sim, deaden_last_conv, refusing
+from variant_checks import assert_host_c_matches_sim, deaden_last_conv, first, refuse_scaled
 
 
 def _depthwise_net(tmp_path, seed: int, c: int, hw: tuple[int, int], stride: int, pads: list[int],
@@ -59,7 +59,7 @@ def test_depthwise_variant_is_bit_exact_on_the_host(tmp_path, monkeypatch, seed,
     every other channel shifts by 0 or left by 1 (no right shift: the scaled stage's ASR by 0)."""
     if hw[0] + pads[0] + pads[2] < 3 or hw[1] + pads[1] + pads[3] < 3:
         return  # no output pixel
-    monkeypatch.setattr(depthwise_dsp, "scaled_channels", refusing(depthwise_dsp.scaled_channels, exact))
+    refuse_scaled(monkeypatch, first(exact))
     path = _depthwise_net(tmp_path, seed, c, hw, stride, pads, relu6, dead)
     compiled = compile_model(path, CalibrationOptions(), target="cortex-m7")
     if unit_scale:
@@ -86,7 +86,7 @@ def _unit_scales(compiled):
 def test_channel_classes_cover_constant_unit_scale_and_exact_channels(tmp_path, monkeypatch):
     """The property test's corners exist: dead channels are constant, unit scales take the
     scaled stage without ties, refused channels the exact stage (table right = -1)."""
-    monkeypatch.setattr(depthwise_dsp, "scaled_channels", refusing(depthwise_dsp.scaled_channels, 1))
+    refuse_scaled(monkeypatch, first(1))
     compiled = _unit_scales(compile_model(_depthwise_net(tmp_path, 5, 8, (6, 6), 1, [1, 1, 1, 1], True, 2),
                                           CalibrationOptions(), target="cortex-m7"))
     (node,) = [n for n in compiled.graph.nodes if n.op == "depthwise_conv2d"]
@@ -96,7 +96,7 @@ def test_channel_classes_cover_constant_unit_scale_and_exact_channels(tmp_path, 
     ((_, table),) = depthwise_dsp.c_constants(node, compiled.graph)
     right = table.reshape(8, depthwise_dsp.ROW)[:, -1]
     assert right[:3].tolist() == [1, 1, 0] and right[4] == 0
-    monkeypatch.setattr(depthwise_dsp, "scaled_channels", refusing(depthwise_dsp.scaled_channels, 3))
+    refuse_scaled(monkeypatch, first(3))
     ((_, table),) = depthwise_dsp.c_constants(node, compiled.graph)
     assert table.reshape(8, depthwise_dsp.ROW)[2, -1] == -1 and depthwise_dsp.spec(node, compiled.graph).exact
 
@@ -115,7 +115,7 @@ def test_channel_classes_cover_constant_unit_scale_and_exact_channels(tmp_path, 
 def test_depthwise_variant_is_bit_exact_on_the_core(tmp_path, monkeypatch, c, hw, stride, pads, relu6, groups, exact):
     """The assembly block loops (and the C ones where the stage needs ties, or for exact
     channels between the assembly's runs) on an emulated Cortex-M4."""
-    monkeypatch.setattr(depthwise_dsp, "scaled_channels", refusing(depthwise_dsp.scaled_channels, exact))
+    refuse_scaled(monkeypatch, first(exact))
     compiled = compile_model(_depthwise_net(tmp_path, 3, c, hw, stride, pads, relu6, 0), CalibrationOptions(),
                              target="cortex-m4")
     (node,) = [n for n in compiled.graph.nodes if n.op == "depthwise_conv2d"]

@@ -7,6 +7,7 @@ from onnx import numpy_helper
 
 from mcugen import sim
 from mcugen.compiler import Compiled
+from mcugen.kernels.arm import common as arm_common
 from mcugen.targets import get_target
 from mcugen.verify import run_c
 
@@ -33,10 +34,13 @@ def assert_host_c_matches_sim(compiled: Compiled, seed: int, count: int = 3) -> 
     np.testing.assert_array_equal(c_out, expected)
 
 
-def refusing(scaled_channels, count: int):
-    """A `scaled_channels` that refuses its first `count` channels, so the exact (portable) stage runs too."""
-    def scaled(stage, bound):
-        ok = scaled_channels(stage, bound)
-        ok[:count] = False
-        return ok
-    return scaled
+def refuse_scaled(monkeypatch, refused) -> None:
+    """The DSP variants' scaled stage refuses the channels `refused(count)` marks (a bool array
+    over a layer's channels), so their exact (portable) stage runs too."""
+    real = arm_common.scaled_channels
+    monkeypatch.setattr(arm_common, "scaled_channels", lambda stage, bound: real(stage, bound) & ~refused(bound.size))
+
+
+def first(count: int):
+    """`refuse_scaled`'s marker of a layer's first `count` channels."""
+    return lambda size: np.arange(size) < count

@@ -45,9 +45,8 @@ from ..conv2d import (  # noqa: F401 - the variant keeps the op's semantics: re-
     quantize_constants,
     reference,
 )
-from ..weights import constants
-from .common import KernelSource, spec_name
-from .requant import ScaledStage, needs_ties, scaled_channels, scaled_stage
+from .common import KernelSource, acc_bounds, effective_weights, folded_bias, scalable, spec_name
+from .requant import ScaledStage, needs_ties, scaled_stage
 
 OP = "conv2d"
 NAME = "conv_dsp"
@@ -188,35 +187,11 @@ def _groups(channels: np.ndarray) -> np.ndarray:
     return channels.reshape(-1, GROUP)
 
 
-def effective_weights(node: Node, graph: Graph) -> np.ndarray:
-    """(C_out, KH*KW*C_in) int64: w + weight_offset, what each input tap is multiplied by.
-    A per-tensor weight zero point (pre-quantized uint8 models) rides in the int16 weight
-    halves this way (|w + offset| <= 383), so the kernel never sees it."""
-    weights, _ = constants(node, graph)
-    w = np.asarray(weights.data).astype(np.int64).reshape(weights.shape[0], -1)
-    return w + lowered_params(node).stage.weight_offset
-
-
-def _bounds_and_bias(node: Node, graph: Graph) -> tuple[np.ndarray, np.ndarray]:
-    """Per channel, the largest |accumulator| (bias included) and the bias with
-    input_offset * sum(effective weights) folded in, wrapped to int32 (as
-    common.acc_bounds / common.folded_bias, on the effective weights)."""
-    _, bias = constants(node, graph)
-    w = effective_weights(node, graph)
-    zp_in = io_qparams(node, graph)[0].scalar_zero_point
-    b = np.asarray(bias.data).astype(np.int64)
-    bound = np.abs(b) + max(128 + zp_in, 127 - zp_in) * np.abs(w).sum(axis=1)
-    folded = b + lowered_params(node).stage.input_offset * w.sum(axis=1)
-    return bound, ((folded + (1 << 31)) % (1 << 32)) - (1 << 31)
-
-
 def channels(node: Node, graph: Graph) -> Channels:
     stage = lowered_params(node).stage
-    bound, bias = _bounds_and_bias(node, graph)
-    w_max = np.abs(effective_weights(node, graph)).max(axis=1)
-    left = np.maximum(stage.shift.astype(np.int64), 0)
-    # the scaled weights must fit the int16 halves (int8 ones always do; offset ones may not)
-    scaled = scaled_channels(stage, bound) & (w_max << (left + 1) < 1 << 15)
+    bound, bias = acc_bounds(node, graph, CHANNEL_AXIS), folded_bias(node, graph, stage, CHANNEL_AXIS)
+    w_max = np.abs(effective_weights(node, graph, CHANNEL_AXIS)).max(axis=1)
+    scaled = scalable(node, graph, CHANNEL_AXIS)
     groups = _groups(np.flatnonzero(scaled))
     ss = scaled_stage(stage, bias, groups.ravel())
     shift = uniform_shift(ss, bound[groups.ravel()], w_max[groups.ravel()])
@@ -308,7 +283,7 @@ def _table(ch: Channels, node: Node) -> np.ndarray:
 
 def c_constants(node: Node, graph: Graph) -> list[tuple[str, np.ndarray]]:
     ch = channels(node, graph)
-    w = effective_weights(node, graph)
+    w = effective_weights(node, graph, CHANNEL_AXIS)
     groups = np.concatenate([ch.scaled, ch.exact])
     scale = np.concatenate([ch.factor, np.ones(ch.exact.size, np.int64)])
     return [("weights", packed_weights(w, groups, scale, layout(geometry(node, graph)))), ("table", _table(ch, node))]

@@ -53,9 +53,8 @@ from ..depthwise_conv2d import (  # noqa: F401 - the variant keeps the op's sema
     quantize_constants,
     reference,
 )
-from ..weights import constants
-from .common import KernelSource, acc_bounds, acc_range, folded_bias, spec_name
-from .requant import constant_channels, needs_ties, scaled_channels, scaled_stage
+from .common import KernelSource, acc_range, effective_weights, folded_bias, scalable, spec_name
+from .requant import constant_channels, needs_ties, scaled_stage
 
 OP = "depthwise_conv2d"
 NAME = "depthwise_dsp"
@@ -81,7 +80,7 @@ class DepthwiseSpec:
 
 
 def applies(node: Node, graph: Graph, target: Target) -> bool:
-    if node.op != OP or not target.has_dsp or lowered_params(node).stage.weight_offset != 0:
+    if node.op != OP or not target.has_dsp:
         return False
     g = geometry(node, graph)
     return ((g.kernel_h, g.kernel_w) == (3, 3) and g.stride_h == g.stride_w and g.stride_h in (1, 2)
@@ -127,7 +126,7 @@ def classes(node: Node, graph: Graph) -> tuple[np.ndarray, np.ndarray, np.ndarra
     that value), and whether the scaled output stage is exact for it (when not constant)."""
     stage = lowered_params(node).stage
     constant, values = constant_channels(stage, *acc_range(node, graph, CHANNEL_AXIS))
-    return constant, values, scaled_channels(stage, acc_bounds(node, graph, CHANNEL_AXIS)) & ~constant
+    return constant, values, scalable(node, graph, CHANNEL_AXIS) & ~constant
 
 
 def spec(node: Node, graph: Graph) -> DepthwiseSpec:
@@ -177,9 +176,8 @@ def c_constants(node: Node, graph: Graph) -> list[tuple[str, np.ndarray]]:
     """One table: per channel ROW words: bias, its packed weights, q, k, right. Scaled channels:
     weights and bias times 2^(left+1), right >= 0; constant ones the same stage on zero weights,
     bias and q (k = 2 * value, right = 1 give the value); exact ones bias, weights, q, shift, -1."""
-    weights, _ = constants(node, graph)
     stage = lowered_params(node).stage
-    w = np.asarray(weights.data, np.int64).reshape(TAPS, -1)
+    w = effective_weights(node, graph, CHANNEL_AXIS).T  # (taps, channel)
     bias = folded_bias(node, graph, stage, CHANNEL_AXIS)
     constant, values, ok = classes(node, graph)
     channels = np.arange(w.shape[1])

@@ -46,9 +46,8 @@ from ..conv2d import (  # noqa: F401 - the variant keeps the op's semantics: re-
     quantize_constants,
     reference,
 )
-from ..weights import constants
-from .common import KernelSource, acc_bounds, acc_range, folded_bias, spec_name
-from .requant import ScaledStage, constant_channels, needs_ties, scaled_channels, scaled_stage
+from .common import KernelSource, acc_range, effective_weights, folded_bias, scalable, spec_name
+from .requant import ScaledStage, constant_channels, needs_ties, scaled_stage
 
 OP = "conv2d"
 NAME = "pointwise_dsp"
@@ -96,7 +95,7 @@ def _blocks(channels: np.ndarray) -> np.ndarray:
 def channels(node: Node, graph: Graph) -> Channels:
     stage = lowered_params(node).stage
     constant, values = constant_channels(stage, *acc_range(node, graph, CHANNEL_AXIS))
-    scaled = scaled_channels(stage, acc_bounds(node, graph, CHANNEL_AXIS)) & ~constant
+    scaled = scalable(node, graph, CHANNEL_AXIS) & ~constant
     exact = ~scaled & ~constant
     bias = folded_bias(node, graph, stage, CHANNEL_AXIS)
     s_blocks = _blocks(np.flatnonzero(scaled))
@@ -105,7 +104,7 @@ def channels(node: Node, graph: Graph) -> Channels:
 
 
 def applies(node: Node, graph: Graph, target: Target) -> bool:
-    if node.op != OP or not target.has_dsp or lowered_params(node).stage.weight_offset != 0:
+    if node.op != OP or not target.has_dsp:
         return False
     g = geometry(node, graph)
     pointwise = (g.kernel_h, g.kernel_w, g.stride_h, g.stride_w, g.pad_top, g.pad_left) == (1, 1, 1, 1, 0, 0)
@@ -114,7 +113,7 @@ def applies(node: Node, graph: Graph, target: Target) -> bool:
 
 
 def packed_weights(weights: np.ndarray, blocks: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """(C_out, C_in) int8 -> int16 pairs (times each channel's `scale`) as int32 words in the
+    """(C_out, C_in) effective weights -> int16 pairs (times each channel's `scale`) as int32 words in the
     kernel's read order: per block, per word of input (per group of 4 input channels, (x0, x2)
     then (x1, x3)), the block's 4 channels' words. Shape (blocks, C_in / 2 * BLOCK)."""
     in_c = weights.shape[1]
@@ -173,8 +172,7 @@ def _stream(blocks: np.ndarray, bias: np.ndarray, weights: np.ndarray, rows: lis
 def stream_words(node: Node, graph: Graph) -> np.ndarray:
     """The scaled blocks' stream, then the exact blocks' (q, shift in the k word, the bias unscaled)."""
     ch, stage = channels(node, graph), lowered_params(node).stage
-    weights, _ = constants(node, graph)
-    w = np.asarray(weights.data, np.int8).reshape(weights.shape[0], -1)
+    w = effective_weights(node, graph, CHANNEL_AXIS)
     parts = []
     if ch.scaled.size:
         s = ch.stage

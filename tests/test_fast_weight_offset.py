@@ -1,0 +1,63 @@
+"""Pre-quantized uint8 models (per-tensor weight zero point, as TFLite's legacy uint8 models like
+the Coral MobileNet) keep the DSP pointwise and depthwise variants: w + weight_offset rides in
+their int16 weight halves. Host C (emulated intrinsics) and an emulated Cortex-M4 equal the simulator."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mcugen import sim
+from mcugen.compiler import CalibrationOptions, Compiled, compile_model
+from mcugen.kernels.conv2d import lowered_params
+from mcugen.targets import get_target
+from mcugen.verify import run_c
+from onnx_builders import QdqGraph
+from variant_checks import assert_host_c_matches_sim
+
+
+def _uint8_block(tmp_path, seed: int, c_in: int, c: int, hw: tuple[int, int], stride: int, relu: bool,
+                 target: str) -> Compiled:
+    """uint8 QDQ: 1x1 conv to `c` channels, 3x3 depthwise (stride, pad 1), 1x1 conv back to
+    `c_in`; per-tensor uint8 weights with random zero points throughout."""
+    g = QdqGraph("uint8", seed)
+    x = g.q_input("x", [1, c_in, *hw], 0.02, -3)
+    y = g.qconv(x, c, kernel=1, pads=[0, 0, 0, 0], per_channel=False, weight_dtype="uint8")
+    y = g.requant(g.relu(y) if relu else y, 0.3, -128 if relu else 5)
+    y = g.qconv(y, c, kernel=3, stride=stride, group=c, per_channel=False, weight_dtype="uint8")
+    y = g.requant(g.relu(y) if relu else y, 3.0, -128 if relu else -7)
+    y = g.qconv(y, c_in, kernel=1, pads=[0, 0, 0, 0], per_channel=False, weight_dtype="uint8")
+    path = tmp_path / f"u8_{seed}.onnx"
+    path.write_bytes(g.build_quantized(g.quantize(y, 1.0, 2)).SerializeToString())
+    return compile_model(str(path), CalibrationOptions(), target=target)
+
+
+def _check_variants(compiled: Compiled) -> None:
+    variants = [(n.variant, lowered_params(n).stage.weight_offset) for n in compiled.graph.nodes
+                if n.op in ("conv2d", "depthwise_conv2d")]
+    assert [v for v, _ in variants] == ["pointwise_dsp", "depthwise_dsp", "pointwise_dsp"]
+    assert all(offset != 0 for _, offset in variants)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 1000), c_in=st.integers(1, 4).map(lambda k: 4 * k), c=st.integers(1, 6).map(lambda k: 4 * k),
+       hw=st.tuples(st.integers(3, 8), st.integers(3, 9)), stride=st.sampled_from([1, 2]), relu=st.booleans())
+def test_weight_zero_points_are_bit_exact_on_the_host(tmp_path, seed, c_in, c, hw, stride, relu):
+    compiled = _uint8_block(tmp_path, seed, c_in, c, hw, stride, relu, "cortex-m7")
+    _check_variants(compiled)
+    assert_host_c_matches_sim(compiled, seed)
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
+                    reason="needs arm-none-eabi-gcc and qemu-system-arm")
+@pytest.mark.parametrize("stride, relu", [(1, True), (2, False)])
+def test_weight_zero_points_are_bit_exact_on_the_core(tmp_path, stride, relu):
+    compiled = _uint8_block(tmp_path, 3, 8, 16, (7, 9), stride, relu, "cortex-m4")
+    _check_variants(compiled)
+    (name,) = compiled.graph.inputs
+    xs = np.random.default_rng(3).integers(-128, 128, (2, *compiled.graph.tensor(name).shape)).astype(np.int8)
+    outputs, _ = run_c(compiled, get_target("cortex-m4"), xs)
+    np.testing.assert_array_equal(outputs, np.stack([sim.run(compiled.graph, x)[0] for x in xs]))
