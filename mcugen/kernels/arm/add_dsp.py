@@ -38,7 +38,6 @@ from .requant import ScaledStage, scaled_channels, scaled_stage
 OP = "add"
 NAME = "add_dsp"
 SCRATCH = False
-PARAMS = "mcugen_add_dsp_params"
 INT8 = np.arange(-128, 128, dtype=np.int64)
 
 
@@ -47,6 +46,11 @@ class AddSpec:
     fn: str
     ties: bool  # negative ties need the sign correction
     clamps: bool  # the fused activation narrows the int8 range
+
+    @property
+    def params(self) -> str:
+        """The struct type: the clamp bounds are fields only of the functions that read them."""
+        return f"mcugen_add_dsp{'_clamp' if self.clamps else ''}_params"
 
 
 def _output_stage(node: Node) -> OutputStage:
@@ -83,14 +87,18 @@ def spec(node: Node, graph: Graph) -> AddSpec:
 
 
 def c_kernel(node: Node, graph: Graph, optimize: str) -> KernelSource:
-    return KernelSource(spec(node, graph).fn, "kernels/arm/add_dsp.c.j2", spec(node, graph), ("mcugen_dsp.h",), PARAMS)
+    s = spec(node, graph)
+    return KernelSource(s.fn, "kernels/arm/add_dsp.c.j2", s, ("mcugen_dsp.h",), s.params)
 
 
 def c_params(node: Node, graph: Graph) -> dict[str, int]:
     stage = _stage(node)
     assert stage is not None
-    return {"size": lowered_params(node).size, "q": int(stage.multiplier[0]), "k": int(stage.k[0]),
-            "right": int(stage.right[0]), "act_min": stage.act_min, "act_max": stage.act_max}
+    fields = {"size": lowered_params(node).size, "q": int(stage.multiplier[0]), "k": int(stage.k[0]),
+              "right": int(stage.right[0])}
+    if spec(node, graph).clamps:
+        fields.update(act_min=stage.act_min, act_max=stage.act_max)
+    return fields
 
 
 def c_constants(node: Node, graph: Graph) -> list[tuple[str, np.ndarray]]:
