@@ -36,7 +36,7 @@ def test_models_validate_and_run_with_sane_activations(version, alpha, resolutio
     probs = outs[model.graph.output[0].name]
     assert probs.shape == (1, 10)
     assert probs.sum() == pytest.approx(1.0, abs=1e-5)
-    assert probs.max() > 1.5 / 10  # the logits are spread, not all equal
+    assert np.ptp(np.log(probs)) > 0.1  # the logits are spread, not all equal (a collapsed net gives ~0)
     relus = [n.output[0] for n in model.graph.node if n.op_type == "Clip"]
     assert relus
     for name in relus:
