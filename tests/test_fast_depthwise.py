@@ -15,29 +15,16 @@ from mcugen.compiler import CalibrationOptions, compile_model
 from mcugen.kernels.arm import depthwise_dsp, depthwise_mve
 from mcugen.kernels.arm.depthwise_dsp import group_size, packed_weights
 from mcugen.kernels.conv2d import ConvGeometry, geometry
-from mcugen.plan import Plan
-from mcugen.plan.lifetimes import lifetimes, scratch_name
 from mcugen.targets import get_target
 from mcugen.verify import run_c
+from fast_cases import depthwise_net, saved
 from onnx_builders import OnnxGraph
-from variant_checks import assert_host_c_matches_sim, deaden_last_conv, first, refuse_scaled
-
-
-def _depthwise_net(tmp_path, seed: int, c: int, hw: tuple[int, int], stride: int, pads: list[int],
-                   relu6: bool, dead: int) -> str:
-    """1x1 conv to `c` channels, then a depthwise 3x3 whose first `dead` channels are near-dead
-    (tiny weights, large bias: a bias near 2^30 once quantized, the portable output stage)."""
-    g = OnnxGraph(seed)
-    x = g.input("x", [1, 4, *hw])
-    x = g.conv(x, c, kernel=1, pads=[0, 0, 0, 0])
-    y = g.depthwise(x, stride=stride, pads=pads)
-    y = g.clip(y) if relu6 else y
-    model = g.build([y])
-    if dead:
-        deaden_last_conv(model, dead)
-    path = tmp_path / f"dw{seed}.onnx"
-    path.write_bytes(model.SerializeToString())
-    return str(path)
+from variant_checks import (
+    assert_exact_at_declared_overlap,
+    assert_host_c_matches_sim,
+    first,
+    refuse_scaled,
+)
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -60,7 +47,7 @@ def test_depthwise_variant_is_bit_exact_on_the_host(tmp_path, monkeypatch, seed,
     if hw[0] + pads[0] + pads[2] < 3 or hw[1] + pads[1] + pads[3] < 3:
         return  # no output pixel
     refuse_scaled(monkeypatch, first(exact))
-    path = _depthwise_net(tmp_path, seed, c, hw, stride, pads, relu6, dead)
+    path = depthwise_net(tmp_path, seed, 4, c, hw, stride, pads, relu6, dead)
     compiled = compile_model(path, CalibrationOptions(), target="cortex-m7")
     if unit_scale:
         compiled = _unit_scales(compiled)
@@ -87,7 +74,7 @@ def test_channel_classes_cover_constant_unit_scale_and_exact_channels(tmp_path, 
     """The property test's corners exist: dead channels are constant, unit scales take the
     scaled stage without ties, refused channels the exact stage (table right = -1)."""
     refuse_scaled(monkeypatch, first(1))
-    compiled = _unit_scales(compile_model(_depthwise_net(tmp_path, 5, 8, (6, 6), 1, [1, 1, 1, 1], True, 2),
+    compiled = _unit_scales(compile_model(depthwise_net(tmp_path, 5, 4, 8, (6, 6), 1, [1, 1, 1, 1], True, 2),
                                           CalibrationOptions(), target="cortex-m7"))
     (node,) = [n for n in compiled.graph.nodes if n.op == "depthwise_conv2d"]
     constant, _, scaled = depthwise_dsp.classes(node, compiled.graph)
@@ -116,7 +103,7 @@ def test_depthwise_variant_is_bit_exact_on_the_core(tmp_path, monkeypatch, c, hw
     """The assembly block loops (and the C ones where the stage needs ties, or for exact
     channels between the assembly's runs) on an emulated Cortex-M4."""
     refuse_scaled(monkeypatch, first(exact))
-    compiled = compile_model(_depthwise_net(tmp_path, 3, c, hw, stride, pads, relu6, 0), CalibrationOptions(),
+    compiled = compile_model(depthwise_net(tmp_path, 3, 4, c, hw, stride, pads, relu6, 0), CalibrationOptions(),
                              target="cortex-m4")
     (node,) = [n for n in compiled.graph.nodes if n.op == "depthwise_conv2d"]
     assert node.variant == "depthwise_dsp"
@@ -203,20 +190,13 @@ def test_output_at_the_declared_overlap_limit_is_bit_exact(tmp_path, monkeypatch
     """One group (forced, whatever the arena policy would pick), input and output in the arena,
     the output starting `overlap_limits` bytes after the input: the host C equals the simulator."""
     monkeypatch.setattr(depthwise_dsp, "in_place", lambda geo: True)
+    assert_exact_at_declared_overlap(_lone_depthwise(tmp_path, seed, c, hw, stride, pads, "cortex-m7"), depthwise_dsp, seed)
+
+
+def _lone_depthwise(tmp_path, seed: int, c: int, hw: tuple[int, int], stride: int, pads: list[int], target: str):
     g = OnnxGraph(seed)
-    model = g.build([g.depthwise(g.input("x", [1, c, *hw]), stride=stride, pads=pads)])
-    path = tmp_path / "dw.onnx"
-    path.write_bytes(model.SerializeToString())
-    compiled = compile_model(str(path), CalibrationOptions(), target="cortex-m7")
-    graph = compiled.graph
-    (node,) = graph.nodes
-    assert node.variant == "depthwise_dsp"
-    (limit,) = depthwise_dsp.overlap_limits(node, graph)
-    scratch = depthwise_dsp.scratch_bytes(node, graph)
-    base = 4 * (scratch + 2 * graph.tensor(graph.outputs[0]).nbytes + 64)  # room below the input for a negative limit
-    offsets = {graph.inputs[0]: base, graph.outputs[0]: base + limit, scratch_name(0): 0}
-    plan = Plan(offsets, 3 * base, "hand", tuple(lifetimes(graph, io_in_arena=True)), (), 0, True, (), 1)
-    assert_host_c_matches_sim(dataclasses.replace(compiled, plan=plan), seed)
+    path = saved(tmp_path, g.build([g.depthwise(g.input("x", [1, c, *hw]), stride=stride, pads=pads)]), "dw")
+    return compile_model(path, CalibrationOptions(), target=target)
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -230,16 +210,5 @@ def test_output_at_the_declared_overlap_limit_is_bit_exact(tmp_path, monkeypatch
 def test_helium_output_at_the_declared_overlap_limit_is_bit_exact(tmp_path, seed, c, hw, stride, pads):
     """depthwise_mve with input and output in the arena, the output `overlap_limits` bytes after
     the input (usually below it): the host C (Helium through its emulation header) equals the simulator."""
-    g = OnnxGraph(seed)
-    model = g.build([g.depthwise(g.input("x", [1, c, *hw]), stride=stride, pads=pads)])
-    path = tmp_path / "dw.onnx"
-    path.write_bytes(model.SerializeToString())
-    compiled = compile_model(str(path), CalibrationOptions(), target="cortex-m55")
-    graph = compiled.graph
-    (node,) = graph.nodes
-    assert node.variant == "depthwise_mve"
-    (limit,) = depthwise_mve.overlap_limits(node, graph)
-    base = 4 * (c + 2 * graph.tensor(graph.outputs[0]).nbytes + 64)
-    offsets = {graph.inputs[0]: base, graph.outputs[0]: base + limit, scratch_name(0): 0}
-    plan = Plan(offsets, 3 * base, "hand", tuple(lifetimes(graph, io_in_arena=True)), (), 0, True, (), 1)
-    assert_host_c_matches_sim(dataclasses.replace(compiled, plan=plan), seed)
+    assert_exact_at_declared_overlap(_lone_depthwise(tmp_path, seed, c, hw, stride, pads, "cortex-m55"), depthwise_mve,
+                                     seed)

@@ -118,22 +118,6 @@ def test_c_scaled_output_stage_equals_tflite(cc, cases):
     assert [int(v) for v in out.split()] == expected
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    seed=st.integers(0, 1000),
-    channels=st.lists(st.integers(1, 12).map(lambda k: 4 * k), min_size=2, max_size=3),
-    last=st.integers(1, 37),
-    hw=st.tuples(st.integers(1, 5), st.integers(1, 5)),
-    dead=st.integers(0, 3),
-)
-def test_pointwise_variant_is_bit_exact_on_the_host(tmp_path, seed, channels, last, hw, dead):
-    path = pointwise_chain(tmp_path, seed, [*channels, last], hw, dead=min(dead, last))
-    compiled = compile_model(path, CalibrationOptions(), target="cortex-m7")
-    variants = [n.variant for n in compiled.graph.nodes if n.op == "conv2d"]
-    assert variants == ["pointwise_dsp"] * len(variants)
-    assert_host_c_matches_sim(compiled, seed)
-
-
 def test_pointwise_exact_pairs_are_bit_exact_on_the_host(tmp_path, monkeypatch):
     """Channels the scaled stage refuses go through the exact pairs (VWW has none: force every
     other channel there)."""

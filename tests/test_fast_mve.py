@@ -17,12 +17,10 @@ from fast_cases import READ_LANES_C, pointwise_chain, records
 from mcugen import sim
 from mcugen.compiler import CalibrationOptions, Compiled, compile_model
 from mcugen.kernels.arm import pointwise_mve
-from mcugen.plan import Plan
-from mcugen.plan.lifetimes import lifetimes
 from mcugen.targets import get_target
 from mcugen.verify import run_c
 from onnx_builders import OnnxGraph
-from variant_checks import assert_host_c_matches_sim
+from variant_checks import assert_exact_at_declared_overlap, assert_host_c_matches_sim
 
 _STAGE_MAIN = """
 #include <stdio.h>
@@ -155,11 +153,4 @@ def test_pointwise_mve_is_bit_exact_on_the_m55(tmp_path, channels, hw, act, dead
 def test_output_at_the_declared_overlap_limit_is_bit_exact(tmp_path, seed, in_c, out_c, width):
     """Input and output in the arena, the output starting `overlap_limits` bytes after the input."""
     compiled = _compiled(pointwise_chain(tmp_path, seed, [in_c, out_c], (1, width)))
-    graph = compiled.graph
-    (node,) = graph.nodes
-    (limit,) = pointwise_mve.overlap_limits(node, graph)
-    base = 4096
-    bufs = lifetimes(graph, io_in_arena=True)
-    plan = Plan({graph.inputs[0]: base, graph.outputs[0]: base + limit}, 3 * base, "hand", tuple(bufs), (), 0, True,
-                (), 1)
-    assert_host_c_matches_sim(dataclasses.replace(compiled, plan=plan), seed)
+    assert_exact_at_declared_overlap(compiled, pointwise_mve, seed)

@@ -1,12 +1,16 @@
 """Shared by the fast-kernel tests: near-dead channels, and host C == simulator on random inputs."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import onnx
 from onnx import numpy_helper
 
 from mcugen import sim
 from mcugen.compiler import Compiled
+from mcugen.plan import Plan
+from mcugen.plan.lifetimes import lifetimes, scratch_name
 from mcugen.kernels.arm import common as arm_common
 from mcugen.targets import get_target
 from mcugen.verify import run_c
@@ -44,3 +48,17 @@ def refuse_scaled(monkeypatch, refused) -> None:
 def first(count: int):
     """`refuse_scaled`'s marker of a layer's first `count` channels."""
     return lambda size: np.arange(size) < count
+
+
+def assert_exact_at_declared_overlap(compiled: Compiled, module, seed: int) -> None:
+    """The one-node model with input and output in the arena, the output starting the variant's
+    `overlap_limits` bytes after the input (room below for a negative limit, the scratch at 0):
+    the host C equals the simulator."""
+    graph = compiled.graph
+    (node,) = graph.nodes
+    assert node.variant == module.NAME
+    (limit,) = module.overlap_limits(node, graph)
+    base = 4 * (module.scratch_bytes(node, graph) + 2 * graph.tensor(graph.outputs[0]).nbytes + 64)
+    offsets = {graph.inputs[0]: base, graph.outputs[0]: base + limit, scratch_name(0): 0}
+    plan = Plan(offsets, 3 * base, "hand", tuple(lifetimes(graph, io_in_arena=True)), (), 0, True, (), 1)
+    assert_host_c_matches_sim(dataclasses.replace(compiled, plan=plan), seed)
