@@ -1,6 +1,7 @@
 """Pre-quantized uint8 models (per-tensor weight zero point, as TFLite's legacy uint8 models like
-the Coral MobileNet) keep the DSP pointwise and depthwise variants: w + weight_offset rides in
-their int16 weight halves. Host C (emulated intrinsics) and an emulated Cortex-M4 equal the simulator."""
+the Coral MobileNet) keep the fast variants: w + weight_offset rides in the DSP kernels' int16
+weight halves, and Helium's pointwise adds each pixel's input sum times the offset. Host C
+(emulated intrinsics) and emulated Cortex-M4 / M55 equal the simulator."""
 from __future__ import annotations
 
 import shutil
@@ -35,29 +36,37 @@ def _uint8_block(tmp_path, seed: int, c_in: int, c: int, hw: tuple[int, int], st
     return compile_model(str(path), CalibrationOptions(), target=target)
 
 
-def _check_variants(compiled: Compiled) -> None:
+# the Helium depthwise does not take a weight zero point: the DSP one runs on the M55
+VARIANTS = {"cortex-m7": ["pointwise_dsp", "depthwise_dsp", "pointwise_dsp"],
+            "cortex-m4": ["pointwise_dsp", "depthwise_dsp", "pointwise_dsp"],
+            "cortex-m55": ["pointwise_mve", "depthwise_dsp", "pointwise_mve"]}
+
+
+def _check_variants(compiled: Compiled, target: str) -> None:
     variants = [(n.variant, lowered_params(n).stage.weight_offset) for n in compiled.graph.nodes
                 if n.op in ("conv2d", "depthwise_conv2d")]
-    assert [v for v, _ in variants] == ["pointwise_dsp", "depthwise_dsp", "pointwise_dsp"]
+    assert [v for v, _ in variants] == VARIANTS[target]
     assert all(offset != 0 for _, offset in variants)
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 1000), c_in=st.integers(1, 4).map(lambda k: 4 * k), c=st.integers(1, 6).map(lambda k: 4 * k),
-       hw=st.tuples(st.integers(3, 8), st.integers(3, 9)), stride=st.sampled_from([1, 2]), relu=st.booleans())
-def test_weight_zero_points_are_bit_exact_on_the_host(tmp_path, seed, c_in, c, hw, stride, relu):
-    compiled = _uint8_block(tmp_path, seed, c_in, c, hw, stride, relu, "cortex-m7")
-    _check_variants(compiled)
+       hw=st.tuples(st.integers(3, 8), st.integers(3, 9)), stride=st.sampled_from([1, 2]), relu=st.booleans(),
+       target=st.sampled_from(["cortex-m7", "cortex-m55"]))
+def test_weight_zero_points_are_bit_exact_on_the_host(tmp_path, seed, c_in, c, hw, stride, relu, target):
+    compiled = _uint8_block(tmp_path, seed, c_in, c, hw, stride, relu, target)
+    _check_variants(compiled, target)
     assert_host_c_matches_sim(compiled, seed)
 
 
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
                     reason="needs arm-none-eabi-gcc and qemu-system-arm")
-@pytest.mark.parametrize("stride, relu", [(1, True), (2, False)])
-def test_weight_zero_points_are_bit_exact_on_the_core(tmp_path, stride, relu):
-    compiled = _uint8_block(tmp_path, 3, 8, 16, (7, 9), stride, relu, "cortex-m4")
-    _check_variants(compiled)
+@pytest.mark.parametrize("target, stride, relu", [("cortex-m4", 1, True), ("cortex-m4", 2, False),
+                                                  ("cortex-m55", 1, False)])
+def test_weight_zero_points_are_bit_exact_on_the_core(tmp_path, target, stride, relu):
+    compiled = _uint8_block(tmp_path, 3, 8, 16, (7, 9), stride, relu, target)  # 7 x 9: an odd last pixel
+    _check_variants(compiled, target)
     (name,) = compiled.graph.inputs
     xs = np.random.default_rng(3).integers(-128, 128, (2, *compiled.graph.tensor(name).shape)).astype(np.int8)
-    outputs, _ = run_c(compiled, get_target("cortex-m4"), xs)
+    outputs, _ = run_c(compiled, get_target(target), xs)
     np.testing.assert_array_equal(outputs, np.stack([sim.run(compiled.graph, x)[0] for x in xs]))

@@ -18,6 +18,10 @@ stored. An odd last pixel stores 2 lanes (VSTRB under VCTP.32).
 
 All sizes are run-time fields of `mcugen_pw_mve_params`: one function per output-stage shape.
 
+A per-tensor weight zero point (uint8 models) stays out of the int8 weights: sum_c x_c (w_c + o)
+= sum_c x_c w_c + o * sum_c x_c, so each pixel's input sum times o joins its lanes' sums (the
+bias folds input_offset * sum(w + o), common.folded_bias); `..._offset_params` carries o.
+
 Pixels go 4 at a time (mcugen_mve_pw4x2: the two pixel pairs in one asm block, sharing the
 channel pair's table rows: q, shift and offsets are loaded once for 8 outputs), then the last
 0..3 in pairs.
@@ -51,7 +55,6 @@ OP = "conv2d"
 NAME = "pointwise_mve"
 SCRATCH = False
 CHANNEL_AXIS = 0
-PARAMS = "mcugen_pw_mve_params"
 CHUNK = 16  # input channels per vector
 FILL_WORDS = 8  # per constant pair: offsets, values
 
@@ -64,6 +67,11 @@ class PwMveSpec:
     left: bool  # some channel shifts left: a VSHL before VQRDMULH
     ties: bool  # negative ties can reach an output: the sign correction
     all_right: bool  # every channel shifts right: the correction needs no mask
+    offset: bool  # the weights have a zero point: each pixel's input sum times it joins the sums
+
+    @property
+    def params(self) -> str:
+        return f"mcugen_pw_mve{'_offset' if self.offset else ''}_params"
 
     @property
     def masked(self) -> bool:
@@ -98,7 +106,7 @@ def channels(node: Node, graph: Graph) -> Channels:
 
 
 def applies(node: Node, graph: Graph, target: Target) -> bool:
-    if node.op != OP or not target.has_mve or lowered_params(node).stage.weight_offset != 0:
+    if node.op != OP or not target.has_mve:
         return False
     g = geometry(node, graph)
     pointwise = (g.kernel_h, g.kernel_w, g.stride_h, g.stride_w, g.pad_top, g.pad_left) == (1, 1, 1, 1, 0, 0)
@@ -110,12 +118,14 @@ def spec(node: Node, graph: Graph) -> PwMveSpec:
     computed = channels(node, graph).computed.ravel()
     shift = stage.shift.astype(np.int64)[computed]
     left, all_right, ties = bool((shift > 0).any()), bool((shift < 0).all()), needs_ties(stage)
-    return PwMveSpec(spec_name("mcugen_pw_mve", (int(left), int(ties), int(all_right and ties))), left, ties, all_right)
+    offset = stage.weight_offset != 0
+    return PwMveSpec(spec_name("mcugen_pw_mve", (int(left), int(ties), int(all_right and ties), int(offset))),
+                     left, ties, all_right, offset)
 
 
 def c_kernel(node: Node, graph: Graph, optimize: str) -> KernelSource:
-    return KernelSource(spec(node, graph).fn, "kernels/arm/pointwise_mve.c.j2", spec(node, graph), ("mcugen_mve.h",),
-                        PARAMS)
+    s = spec(node, graph)
+    return KernelSource(s.fn, "kernels/arm/pointwise_mve.c.j2", s, ("mcugen_mve.h",), s.params)
 
 
 def c_params(node: Node, graph: Graph) -> dict[str, int]:
@@ -129,6 +139,7 @@ def c_params(node: Node, graph: Graph) -> dict[str, int]:
         "output_offset": stage.output_offset,
         "act_min": stage.act_min,
         "act_max": stage.act_max,
+        **({"weight_offset": stage.weight_offset} if stage.weight_offset else {}),
     }
 
 
