@@ -58,15 +58,15 @@ def row(model: Model, results: dict[str, dict]) -> str:
         cells.append(f"{r['total_instructions'] / 1e6:.2f} M ({r['total_macs'] / r['total_instructions']:.2f})")
     m7 = results[TARGETS[0]]
     arena = " / ".join(f"{results[t]['arena_bytes']:,}" for t in TARGETS)
-    code = " / ".join(f"{results[t]['code_bytes']:,}" for t in TARGETS)
+    code, weights = (" / ".join(f"{results[t][key]:,}" for t in TARGETS) for key in ("code_bytes", "weights_bytes"))
     return (f"| {model.label} | {m7['total_macs'] / 1e6:.2f} M | " + " | ".join(cells)
-            + f" | {arena} ({m7['arena_lower_bound']:,}) | {code} | {m7['weights_bytes']:,} |")
+            + f" | {arena} ({m7['arena_lower_bound']:,}) | {code} | {weights} |")
 
 
 def main() -> None:
     results: dict[str, dict[str, dict]] = {}
     lines = ["| model | MACs | " + " | ".join(f"{t} instructions (MAC/instr)" for t in TARGETS)
-             + " | arena m7 / m55 (lower bound) | code m7 / m55 | weights m7 |",
+             + " | arena m7 / m55 (m7 lower bound) | code m7 / m55 | weights m7 / m55 |",
              "|---|---:|" + "---:|" * len(TARGETS) + "---:|---:|---:|"]
     for model in MODELS:
         if not (SHARED / "models" / model.file).is_file():
