@@ -96,8 +96,10 @@ def test_io_bytes_are_input_plus_output(tmp_path):
     assert report.ram == report.arena + report.io_bytes
 
 
-@pytest.mark.parametrize("version,alpha", [("v1", 0.25), ("v2", 0.35)])
-def test_flash_estimate_within_5_percent_of_arm_size(tmp_path, version, alpha):
+@pytest.mark.parametrize("version,alpha,kernels", [("v1", 0.25, "host"), ("v2", 0.35, "host"),
+                                                   ("v1", 0.25, "cortex-m7"), ("v2", 0.35, "cortex-m7")])
+def test_flash_estimate_within_5_percent_of_arm_size(tmp_path, version, alpha, kernels):
+    """`kernels`: the target compiled for (host: the portable kernels, also built for the M7)."""
     from mcugen.toolchain import ToolchainError, build_firmware, check_tools, size
 
     target = get_target("cortex-m7")
@@ -105,7 +107,9 @@ def test_flash_estimate_within_5_percent_of_arm_size(tmp_path, version, alpha):
         check_tools(target)
     except ToolchainError as exc:
         pytest.skip(str(exc))
-    compiled = compile_model(save(zoo.GENERATORS[version](alpha, 96, num_classes=10), tmp_path), CalibrationOptions())
+    compiled = compile_model(save(zoo.GENERATORS[version](alpha, 96, num_classes=10), tmp_path), CalibrationOptions(),
+                             target=kernels)
+    assert (kernels == "host") == all(n.variant == "portable" for n in compiled.graph.nodes)
     model_dir = tmp_path / "model"
     model_dir.mkdir()
     for name, text in compiled.emit("mcugen").items():

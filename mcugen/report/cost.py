@@ -30,6 +30,10 @@ _KIND_OF_OP = {"depthwise_conv2d": "depthwise", "fully_connected": "FC", "averag
 # MobileNet's flash, so an estimate keeps the total within a few tenths of a percent.
 KERNEL_CODE_BYTES = {"conv2d": 1064, "depthwise_conv2d": 684, "fully_connected": 180, "average_pool": 110,
                      "max_pool": 110, "add": 516, "softmax": 1392}
+# A fast variant's functions (per distinct function: stride, stage kind...), text on M7 / M55 as
+# `mcugen bench` lists them for the shared models (benchmarks/models.md), rounded up
+VARIANT_CODE_BYTES = {"pointwise_dsp": 900, "depthwise_dsp": 1400, "conv_dsp": 1200, "add_dsp": 100,
+                      "pointwise_mve": 1000, "depthwise_mve": 1900, "conv_mve": 800}
 CALL_CODE_BYTES = 41
 PARAM_FIELD_BYTES = 4  # every field of every mcugen_<op>_params struct is an int32_t
 
@@ -105,12 +109,13 @@ class FlashEstimate:
     weights: int
     biases: int
     requant: int  # per-channel multipliers and shifts
+    packed: int  # the fast variants' constants: weights, biases and output stage in their read order
     layer_params: int  # the const parameter struct of every layer
     code: int  # kernels used, plus one call per layer (estimate)
 
     @property
     def total(self) -> int:
-        return self.weights + self.biases + self.requant + self.layer_params + self.code
+        return self.weights + self.biases + self.requant + self.packed + self.layer_params + self.code
 
 
 @dataclass(frozen=True)
@@ -219,15 +224,23 @@ def separable_pairs(graph: Graph, layers: list[LayerCost]) -> list[SeparablePair
 
 def flash_estimate(lowered: Graph) -> FlashEstimate:
     """Constants exactly as the C emits them, plus an estimate of the code."""
-    sizes = {"weights": 0, "bias": 0, "requant": 0}
+    sizes = {"weights": 0, "bias": 0, "requant": 0, "packed": 0}
     fields = 0
+    functions: dict[str, int] = {}
+    optimize = lowered.meta.get("optimize", "speed")
     for node in lowered.nodes:
         module = kernel_of(node)
         for role, array in module.c_constants(node, lowered):
-            sizes[role if role in ("weights", "bias") else "requant"] += int(np.asarray(array).nbytes)
+            kind = "packed" if node.variant != "portable" else role if role in ("weights", "bias") else "requant"
+            sizes[kind] += int(np.asarray(array).nbytes)
         fields += len(module.c_params(node, lowered))
-    code = sum(KERNEL_CODE_BYTES[op] for op in {n.op for n in lowered.nodes}) + CALL_CODE_BYTES * len(lowered.nodes)
-    return FlashEstimate(sizes["weights"], sizes["bias"], sizes["requant"], PARAM_FIELD_BYTES * fields, code)
+        if node.variant == "portable":
+            functions[node.op] = KERNEL_CODE_BYTES[node.op]
+        else:
+            functions[module.c_kernel(node, lowered, optimize).name] = VARIANT_CODE_BYTES[node.variant]
+    code = sum(functions.values()) + CALL_CODE_BYTES * len(lowered.nodes)
+    return FlashEstimate(sizes["weights"], sizes["bias"], sizes["requant"], sizes["packed"], PARAM_FIELD_BYTES * fields,
+                         code)
 
 
 def cost_report(compiled: Compiled, target: Target | None = None) -> CostReport:

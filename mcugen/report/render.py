@@ -95,6 +95,7 @@ def _memory(report: CostReport) -> Section:
         ("flash", "weights (int8)", _kib(f.weights)),
         ("", "biases (int32)", _kib(f.biases)),
         ("", "requantization multipliers and shifts", _kib(f.requant)),
+        *([("", "fast kernels' weights, biases and output stage", _kib(f.packed))] if f.packed else []),
         ("", "layer parameter structs", _kib(f.layer_params)),
         ("", "code (estimate)", _kib(f.code)),
         ("", "total", _kib(f.total)),
@@ -104,9 +105,11 @@ def _memory(report: CostReport) -> Section:
     ]
     notes: tuple[str, ...] = ("flash counts the generated model only, not your firmware or the C library.",)
     if budget is not None:
-        rows[5] += (_verdict(f.total, budget.flash),)
-        rows[8] += (_verdict(report.ram, budget.ram),)
-        rows = [r if len(r) == 4 else r + ("",) for r in rows]
+        verdicts = {("flash", "total"): _verdict(f.total, budget.flash), ("RAM", "total"): _verdict(report.ram, budget.ram)}
+        part = ""
+        for i, row in enumerate(rows):
+            part = row[0] or part  # the flash rows, then the RAM rows
+            rows[i] = row + (verdicts.get((part, row[1].split(" ")[0]), ""),)
         notes += (f"budget of {budget.target}: {budget.part}",)
     headers = ("memory", "part", "bytes") + (("budget",) if budget is not None else ())
     return Section("Memory", headers, tuple(rows), (False, False, True, False)[: len(headers)], notes)
