@@ -22,7 +22,7 @@ from mcugen.verify import run_c
 from mcugen.kernels.common import io_qparams
 from onnx_builders import OnnxGraph
 from shared_data import shared
-from variant_checks import assert_host_c_matches_sim, deaden_last_conv, first, refuse_scaled
+from variant_checks import assert_host_c_matches_sim, deaden_last_conv, first, refuse_scaled, unit_scales
 
 
 def _conv_model(tmp_path, seed: int, in_c: int, hw: tuple[int, int], out_c: int, kernel: tuple[int, int],
@@ -180,3 +180,16 @@ def test_a_weight_zero_point_rides_in_the_int16_weights(tmp_path):
     weighted = [n for n in compiled.graph.nodes if n.op in ("conv2d", "depthwise_conv2d")]
     assert {n.variant for n in weighted[1:]} == {"pointwise_dsp", "depthwise_dsp"}
     assert_host_c_matches_sim(compiled, 11, count=1)
+
+
+@pytest.mark.parametrize("relu", [True, False])
+def test_unit_scales_are_bit_exact(tmp_path, relu):
+    """Channels without a right shift take the scaled stage when no ties correction runs (ReLU),
+    the uniform-shift stage included; with the correction they keep the exact stage."""
+    path, calib = _conv_model(tmp_path, 4, 3, (7, 8), 7, (3, 3), 2, [1, 1, 1, 1], relu=relu)
+    compiled = unit_scales(compile_model(path, CalibrationOptions(path=calib), target="cortex-m7"), "conv2d")
+    (node,) = [n for n in compiled.graph.nodes if n.op == "conv2d"]
+    unit = np.flatnonzero(node.lowered.stage.shift >= 0)
+    scaled = conv_dsp.channels(node, compiled.graph).scaled.ravel()
+    assert np.isin(unit, scaled).all() == relu
+    assert_host_c_matches_sim(compiled, 4)

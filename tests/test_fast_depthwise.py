@@ -2,7 +2,6 @@
 simulator's int8 on the host, through the portable C twins of the intrinsics."""
 from __future__ import annotations
 
-import dataclasses
 import shutil
 
 import numpy as np
@@ -24,6 +23,7 @@ from variant_checks import (
     assert_host_c_matches_sim,
     first,
     refuse_scaled,
+    unit_scales,
 )
 
 
@@ -50,32 +50,17 @@ def test_depthwise_variant_is_bit_exact_on_the_host(tmp_path, monkeypatch, seed,
     path = depthwise_net(tmp_path, seed, 4, c, hw, stride, pads, relu6, dead)
     compiled = compile_model(path, CalibrationOptions(), target="cortex-m7")
     if unit_scale:
-        compiled = _unit_scales(compiled)
+        compiled = unit_scales(compiled, "depthwise_conv2d")
     assert [n.variant for n in compiled.graph.nodes if n.op == "depthwise_conv2d"] == ["depthwise_dsp"]
     assert_host_c_matches_sim(compiled, seed)
-
-
-def _unit_scales(compiled):
-    """Every other depthwise channel shifts by 0 or left by 1 (scales of 1/2 and more are rare in
-    trained models, MobileNetV2 has a few): the simulator and the C both read the lowered stage."""
-    def unit(node):
-        if node.op != "depthwise_conv2d":
-            return node
-        stage = node.lowered.stage
-        shift = stage.shift.copy()
-        shift[::2] = np.arange(shift[::2].size) % 2
-        return dataclasses.replace(node, lowered=dataclasses.replace(node.lowered, stage=dataclasses.replace(stage, shift=shift)))
-
-    graph = dataclasses.replace(compiled.graph, nodes=tuple(unit(n) for n in compiled.graph.nodes))
-    return dataclasses.replace(compiled, graph=graph)
 
 
 def test_channel_classes_cover_constant_unit_scale_and_exact_channels(tmp_path, monkeypatch):
     """The property test's corners exist: dead channels are constant, unit scales take the
     scaled stage without ties, refused channels the exact stage (table right = -1)."""
     refuse_scaled(monkeypatch, first(1))
-    compiled = _unit_scales(compile_model(depthwise_net(tmp_path, 5, 4, 8, (6, 6), 1, [1, 1, 1, 1], True, 2),
-                                          CalibrationOptions(), target="cortex-m7"))
+    compiled = unit_scales(compile_model(depthwise_net(tmp_path, 5, 4, 8, (6, 6), 1, [1, 1, 1, 1], True, 2),
+                                          CalibrationOptions(), target="cortex-m7"), "depthwise_conv2d")
     (node,) = [n for n in compiled.graph.nodes if n.op == "depthwise_conv2d"]
     constant, _, scaled = depthwise_dsp.classes(node, compiled.graph)
     assert constant[:2].all() and not scaled[0]
