@@ -414,8 +414,10 @@ class QdqGraph(OnnxGraph):
         if per_channel_axis is not None or symmetric:
             zp = np.zeros(channels, np_type) + (128 if weight_dtype == "uint8" else 0)
             zp = zp if per_channel_axis is not None else zp[0]
-        else:
-            zp = np.array(self.rng.integers(lo + 40, hi - 40), np_type)
+        else:  # never the symmetric value: these models exist to exercise a nonzero weight offset
+            symmetric_zp = 128 if weight_dtype == "uint8" else 0
+            drawn = int(self.rng.integers(lo + 40, hi - 40))
+            zp = np.array(drawn + 1 if drawn == symmetric_zp else drawn, np_type)
         q = self.rng.integers(lo if weight_dtype == "uint8" else -127, hi + 1, size=shape).astype(np_type)
         scales = self.rng.uniform(0.002, 0.02, channels).astype(np.float32)
         attrs = {} if per_channel_axis is None else {"axis": per_channel_axis}
