@@ -1,7 +1,7 @@
 """Compile a C program with the host compiler, run it, return its stdout (for tests).
 
 Programs are compiled with the project's warning flags (any warning fails) and
-`-I templates/runtime`. Compiled binaries are cached per (source, flags,
+`-I` the runtime headers as mcugen emits them (templates/runtime rendered). Compiled binaries are cached per (source, flags,
 compiler) for the test session, so a test that runs one program many times pays
 for one compile.
 """
@@ -45,12 +45,24 @@ def _build_dir() -> Path:
     return path
 
 
+@lru_cache(maxsize=1)
+def _runtime_dir() -> Path:
+    """templates/runtime rendered, as codegen writes the headers beside a model."""
+    from mcugen.codegen.environment import render
+
+    path = _build_dir() / "runtime"
+    path.mkdir()
+    for header in RUNTIME.glob("*.h"):
+        (path / header.name).write_text(render(f"runtime/{header.name}"))
+    return path
+
+
 @lru_cache(maxsize=64)
 def compile_c(source: str, extra_flags: tuple[str, ...] = (), cc: str = DEFAULT_CC) -> Path:
     """Compile source into an executable (cached) and return its path."""
     build = Path(tempfile.mkdtemp(dir=_build_dir()))
     (build / "main.c").write_text(source)
-    cmd = [cc, *CFLAGS, *extra_flags, f"-I{RUNTIME}", "main.c", "-o", "main"]
+    cmd = [cc, *CFLAGS, *extra_flags, f"-I{_runtime_dir()}", "main.c", "-o", "main"]
     done = subprocess.run(cmd, cwd=build, capture_output=True, text=True)
     if done.returncode != 0:
         raise CompileError(f"{' '.join(cmd)} failed:\n{done.stderr}")
@@ -69,5 +81,5 @@ def run(binary: Path, stdin: bytes = b"", timeout: float = 120.0) -> bytes:
 def compile_and_run(
     source: str, stdin: bytes = b"", extra_flags: Sequence[str] = (), cc: str = DEFAULT_CC, timeout: float = 120.0
 ) -> bytes:
-    """Compile source (with CFLAGS, extra_flags and -I templates/runtime), run it on stdin, return stdout."""
+    """Compile source (with CFLAGS, extra_flags and -I the rendered runtime headers), run it on stdin, return stdout."""
     return run(compile_c(source, tuple(extra_flags), cc), stdin, timeout)

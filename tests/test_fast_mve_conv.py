@@ -128,6 +128,6 @@ def test_depthwise_groups_overlap_at_the_end_and_pack_their_channels():
     np.testing.assert_array_equal(group_starts(20), [0, 8, 12])
     np.testing.assert_array_equal(lane_order(np.array([12]))[0], [12, 14, 16, 18, 13, 15, 17, 19])
     w = (np.arange(9 * 20).reshape(9, 20) % 251 - 125).astype(np.int8)
-    packed = packed_weights(w, group_starts(20)).reshape(3, 9, 8)
+    packed = packed_weights(w, group_starts(20), np.int8).reshape(3, 9, 8)
     np.testing.assert_array_equal(packed[2], w[:, 12:20])  # the last group: channels 12..19, per tap
     np.testing.assert_array_equal(packed[1, 4], w[4, 8:16])

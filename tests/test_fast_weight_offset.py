@@ -1,6 +1,7 @@
 """Pre-quantized uint8 models (per-tensor weight zero point, as TFLite's legacy uint8 models like
 the Coral MobileNet) keep the fast variants: w + weight_offset rides in the DSP kernels' int16
-weight halves, and Helium's pointwise adds each pixel's input sum times the offset. Host C
+weight halves, Helium's depthwise keeps it as int16 weights, and Helium's pointwise adds each
+pixel's input sum times the offset. Host C
 (emulated intrinsics) and emulated Cortex-M4 / M55 equal the simulator."""
 from __future__ import annotations
 
@@ -36,16 +37,16 @@ def _uint8_block(tmp_path, seed: int, c_in: int, c: int, hw: tuple[int, int], st
     return compile_model(str(path), CalibrationOptions(), target=target)
 
 
-# the Helium depthwise does not take a weight zero point: the DSP one runs on the M55
-VARIANTS = {"cortex-m7": ["pointwise_dsp", "depthwise_dsp", "pointwise_dsp"],
-            "cortex-m4": ["pointwise_dsp", "depthwise_dsp", "pointwise_dsp"],
-            "cortex-m55": ["pointwise_mve", "depthwise_dsp", "pointwise_mve"]}
+def _expected_variants(target: str, c: int) -> list[str]:
+    if target == "cortex-m55":  # Helium's depthwise needs 8 channels
+        return ["pointwise_mve", "depthwise_mve" if c >= 8 else "depthwise_dsp", "pointwise_mve"]
+    return ["pointwise_dsp", "depthwise_dsp", "pointwise_dsp"]
 
 
-def _check_variants(compiled: Compiled, target: str) -> None:
+def _check_variants(compiled: Compiled, target: str, c: int) -> None:
     variants = [(n.variant, lowered_params(n).stage.weight_offset) for n in compiled.graph.nodes
                 if n.op in ("conv2d", "depthwise_conv2d")]
-    assert [v for v, _ in variants] == VARIANTS[target]
+    assert [v for v, _ in variants] == _expected_variants(target, c)
     assert all(offset != 0 for _, offset in variants)
 
 
@@ -55,18 +56,55 @@ def _check_variants(compiled: Compiled, target: str) -> None:
        target=st.sampled_from(["cortex-m7", "cortex-m55"]))
 def test_weight_zero_points_are_bit_exact_on_the_host(tmp_path, seed, c_in, c, hw, stride, relu, target):
     compiled = _uint8_block(tmp_path, seed, c_in, c, hw, stride, relu, target)
-    _check_variants(compiled, target)
+    _check_variants(compiled, target, c)
     assert_host_c_matches_sim(compiled, seed)
 
 
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
                     reason="needs arm-none-eabi-gcc and qemu-system-arm")
 @pytest.mark.parametrize("target, stride, relu", [("cortex-m4", 1, True), ("cortex-m4", 2, False),
-                                                  ("cortex-m55", 1, False)])
+                                                  ("cortex-m55", 1, False), ("cortex-m55", 2, True)])
 def test_weight_zero_points_are_bit_exact_on_the_core(tmp_path, target, stride, relu):
     compiled = _uint8_block(tmp_path, 3, 8, 16, (7, 9), stride, relu, target)  # 7 x 9: an odd last pixel
-    _check_variants(compiled, target)
+    _check_variants(compiled, target, 16)
     (name,) = compiled.graph.inputs
     xs = np.random.default_rng(3).integers(-128, 128, (2, *compiled.graph.tensor(name).shape)).astype(np.int8)
     outputs, _ = run_c(compiled, get_target(target), xs)
+    np.testing.assert_array_equal(outputs, np.stack([sim.run(compiled.graph, x)[0] for x in xs]))
+
+
+def _uint8_first_conv(tmp_path, seed: int, c: int, hw: tuple[int, int], stride: int, target: str) -> Compiled:
+    """uint8 QDQ: a 3x3 conv (pad 1) from 3 channels to `c`, as MobileNets start, per-tensor
+    uint8 weights with a random zero point."""
+    g = QdqGraph("uint8", seed)
+    x = g.q_input("x", [1, 3, *hw], 0.02, 9)
+    y = g.qconv(x, c, kernel=3, stride=stride, per_channel=False, weight_dtype="uint8")
+    path = tmp_path / f"u8_conv_{seed}.onnx"
+    path.write_bytes(g.build_quantized(g.quantize(g.relu(y), 0.3, -128)).SerializeToString())
+    return compile_model(str(path), CalibrationOptions(), target=target)
+
+
+def _first_conv_variant(compiled: Compiled) -> str:
+    (node,) = [n for n in compiled.graph.nodes if n.op == "conv2d"]
+    assert lowered_params(node).stage.weight_offset != 0
+    return node.variant
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 1000), c=st.integers(8, 20), hw=st.tuples(st.integers(2, 9), st.integers(2, 9)),
+       stride=st.sampled_from([1, 2]))
+def test_helium_first_conv_adds_the_weight_offset_times_the_window_sum(tmp_path, seed, c, hw, stride):
+    compiled = _uint8_first_conv(tmp_path, seed, c, hw, stride, "cortex-m55")
+    assert _first_conv_variant(compiled) == "conv_mve"
+    assert_host_c_matches_sim(compiled, seed)
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
+                    reason="needs arm-none-eabi-gcc and qemu-system-arm")
+def test_helium_first_conv_with_a_weight_offset_is_bit_exact_on_the_core(tmp_path):
+    compiled = _uint8_first_conv(tmp_path, 4, 12, (9, 7), 2, "cortex-m55")
+    assert _first_conv_variant(compiled) == "conv_mve"
+    (name,) = compiled.graph.inputs
+    xs = np.random.default_rng(4).integers(-128, 128, (2, *compiled.graph.tensor(name).shape)).astype(np.int8)
+    outputs, _ = run_c(compiled, get_target("cortex-m55"), xs)
     np.testing.assert_array_equal(outputs, np.stack([sim.run(compiled.graph, x)[0] for x in xs]))

@@ -81,226 +81,82 @@ static inline void mcugen_mve_st8_s16(int8_t *p, mcugen_i16x8 v)
 {
     vstrbq_s16(p, v);
 }
+{# depthwise_mve's tap loops, once per weight type: int8 weights (VLDRB.S16 widens them), or
+    int16 ones (VLDRH.S16) for a layer whose weights carry a zero point (w + offset needs 9 bits) #}
+{% macro product(e, o) %}
+        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
+        "vadd.i32 %q[{{ e }}], %q[{{ e }}], %q[p]\n\t"
+        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
+        "vadd.i32 %q[{{ o }}], %q[{{ o }}], %q[p]\n\t"
+{%- endmacro %}
+{% macro weights(load, k, size) %}
+        "{{ load }} %q[w], [%[wp]{{ ", #%d" % (k * 8 * size) if k else "" }}]\n\t"
+{%- endmacro %}
+{% for suffix, wtype, load, size in (("", "int8_t", "vldrb.s16", 1), ("_w16", "int16_t", "vldrh.s16", 2)) %}
+{% if not suffix %}
 /* depthwise_mve's 9 taps for 8 channels of two output pixels, the second's window `step` bytes after
  * the first's: the first's window rows at *r0, *r1, *r2 (each pointer then moves on 8 channels),
  * columns `c` bytes apart, weights w[tap * 8 + lane] (each weight vector serves both pixels);
  * VMULLB / VMULLT products added to acc[0] / acc[1] (the first pixel's even / odd channels) and
  * acc[2] / acc[3]. Written in assembly: GCC 12 gives widening loads (low registers only) a MOV
  * and an ADD each and hoists all loads, spilling Q registers. */
-static inline void mcugen_mve_dw_taps2(mcugen_i32x4 acc[4], const int8_t **r0, const int8_t **r1, const int8_t **r2,
-                                       int32_t c, int32_t step, const int8_t *w)
+{% else %}
+/* The same two with int16 weights */
+{% endif %}
+static inline void mcugen_mve_dw_taps2{{ suffix }}(mcugen_i32x4 acc[4], const int8_t **r0, const int8_t **r1, const int8_t **r2,
+                                       int32_t c, int32_t step, const {{ wtype }} *w)
 {
     mcugen_i16x8 x, wv;
     mcugen_i32x4 prod;
     const int8_t *a;
     __asm__ volatile(
-        "vldrb.s16 %q[w], [%[wp]]\n\t"
-        "vldrb.s16 %q[x], [%[r0]]\n\t"
-        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[ea], %q[ea], %q[p]\n\t"
-        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[oa], %q[oa], %q[p]\n\t"
-        "add %[a], %[r0], %[step]\n\t"
+{% for ky in range(3) %}
+{% for kx in range(3) %}
+{{ weights(load, 3 * ky + kx, size) }}
+{% if kx == 0 %}
+        "vldrb.s16 %q[x], [%[r{{ ky }}]]\n\t"
+{% else %}
+        "add %[a], %[r{{ ky }}], %[c{{ kx }}]\n\t"
         "vldrb.s16 %q[x], [%[a]]\n\t"
-        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[eb], %q[eb], %q[p]\n\t"
-        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[ob], %q[ob], %q[p]\n\t"
-        "vldrb.s16 %q[w], [%[wp], #8]\n\t"
-        "add %[a], %[r0], %[c1]\n\t"
+{% endif %}
+{{ product("ea", "oa") }}
+        "add %[a], %[{{ "r%d" % ky if kx == 0 else "a" }}], %[step]\n\t"
         "vldrb.s16 %q[x], [%[a]]\n\t"
-        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[ea], %q[ea], %q[p]\n\t"
-        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[oa], %q[oa], %q[p]\n\t"
-        "add %[a], %[a], %[step]\n\t"
-        "vldrb.s16 %q[x], [%[a]]\n\t"
-        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[eb], %q[eb], %q[p]\n\t"
-        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[ob], %q[ob], %q[p]\n\t"
-        "vldrb.s16 %q[w], [%[wp], #16]\n\t"
-        "add %[a], %[r0], %[c2]\n\t"
-        "vldrb.s16 %q[x], [%[a]]\n\t"
-        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[ea], %q[ea], %q[p]\n\t"
-        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[oa], %q[oa], %q[p]\n\t"
-        "add %[a], %[a], %[step]\n\t"
-        "vldrb.s16 %q[x], [%[a]]\n\t"
-        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[eb], %q[eb], %q[p]\n\t"
-        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[ob], %q[ob], %q[p]\n\t"
-        "add %[r0], %[r0], #8\n\t"
-        "vldrb.s16 %q[w], [%[wp], #24]\n\t"
-        "vldrb.s16 %q[x], [%[r1]]\n\t"
-        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[ea], %q[ea], %q[p]\n\t"
-        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[oa], %q[oa], %q[p]\n\t"
-        "add %[a], %[r1], %[step]\n\t"
-        "vldrb.s16 %q[x], [%[a]]\n\t"
-        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[eb], %q[eb], %q[p]\n\t"
-        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[ob], %q[ob], %q[p]\n\t"
-        "vldrb.s16 %q[w], [%[wp], #32]\n\t"
-        "add %[a], %[r1], %[c1]\n\t"
-        "vldrb.s16 %q[x], [%[a]]\n\t"
-        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[ea], %q[ea], %q[p]\n\t"
-        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[oa], %q[oa], %q[p]\n\t"
-        "add %[a], %[a], %[step]\n\t"
-        "vldrb.s16 %q[x], [%[a]]\n\t"
-        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[eb], %q[eb], %q[p]\n\t"
-        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[ob], %q[ob], %q[p]\n\t"
-        "vldrb.s16 %q[w], [%[wp], #40]\n\t"
-        "add %[a], %[r1], %[c2]\n\t"
-        "vldrb.s16 %q[x], [%[a]]\n\t"
-        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[ea], %q[ea], %q[p]\n\t"
-        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[oa], %q[oa], %q[p]\n\t"
-        "add %[a], %[a], %[step]\n\t"
-        "vldrb.s16 %q[x], [%[a]]\n\t"
-        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[eb], %q[eb], %q[p]\n\t"
-        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[ob], %q[ob], %q[p]\n\t"
-        "add %[r1], %[r1], #8\n\t"
-        "vldrb.s16 %q[w], [%[wp], #48]\n\t"
-        "vldrb.s16 %q[x], [%[r2]]\n\t"
-        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[ea], %q[ea], %q[p]\n\t"
-        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[oa], %q[oa], %q[p]\n\t"
-        "add %[a], %[r2], %[step]\n\t"
-        "vldrb.s16 %q[x], [%[a]]\n\t"
-        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[eb], %q[eb], %q[p]\n\t"
-        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[ob], %q[ob], %q[p]\n\t"
-        "vldrb.s16 %q[w], [%[wp], #56]\n\t"
-        "add %[a], %[r2], %[c1]\n\t"
-        "vldrb.s16 %q[x], [%[a]]\n\t"
-        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[ea], %q[ea], %q[p]\n\t"
-        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[oa], %q[oa], %q[p]\n\t"
-        "add %[a], %[a], %[step]\n\t"
-        "vldrb.s16 %q[x], [%[a]]\n\t"
-        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[eb], %q[eb], %q[p]\n\t"
-        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[ob], %q[ob], %q[p]\n\t"
-        "vldrb.s16 %q[w], [%[wp], #64]\n\t"
-        "add %[a], %[r2], %[c2]\n\t"
-        "vldrb.s16 %q[x], [%[a]]\n\t"
-        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[ea], %q[ea], %q[p]\n\t"
-        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[oa], %q[oa], %q[p]\n\t"
-        "add %[a], %[a], %[step]\n\t"
-        "vldrb.s16 %q[x], [%[a]]\n\t"
-        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[eb], %q[eb], %q[p]\n\t"
-        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[ob], %q[ob], %q[p]\n\t"
-        "add %[r2], %[r2], #8\n\t"
+{{ product("eb", "ob") }}
+{% endfor %}
+        "add %[r{{ ky }}], %[r{{ ky }}], #8\n\t"
+{% endfor %}
         : [ea] "+w"(acc[0]), [oa] "+w"(acc[1]), [eb] "+w"(acc[2]), [ob] "+w"(acc[3]), [x] "=&w"(x), [w] "=&w"(wv),
           [p] "=&w"(prod), [a] "=&l"(a), [r0] "+l"(*r0), [r1] "+l"(*r1), [r2] "+l"(*r2)
         : [c1] "r"(c), [c2] "r"(2 * c), [step] "r"(step), [wp] "l"(w)
         : "memory");
 }
 
+{% if not suffix %}
 /* depthwise_mve's 9 taps for 8 channels of one output pixel: tap k's at tap[k] + c */
-static inline void mcugen_mve_dw_taps9(mcugen_i32x4 *even, mcugen_i32x4 *odd, const int8_t *const *tap, int32_t c,
-                                       const int8_t *w)
+{% endif %}
+static inline void mcugen_mve_dw_taps9{{ suffix }}(mcugen_i32x4 *even, mcugen_i32x4 *odd, const int8_t *const *tap, int32_t c,
+                                       const {{ wtype }} *w)
 {
     mcugen_i16x8 x, wv;
     mcugen_i32x4 prod;
     const int8_t *a;
     __asm__ volatile(
-        "ldr %[a], [%[tap], #0]\n\t"
+{% for k in range(9) %}
+        "ldr %[a], [%[tap], #{{ 4 * k }}]\n\t"
         "add %[a], %[a], %[c]\n\t"
         "vldrb.s16 %q[x], [%[a]]\n\t"
-        "vldrb.s16 %q[w], [%[wp]]\n\t"
-        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[e], %q[e], %q[p]\n\t"
-        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[o], %q[o], %q[p]\n\t"
-        "ldr %[a], [%[tap], #4]\n\t"
-        "add %[a], %[a], %[c]\n\t"
-        "vldrb.s16 %q[x], [%[a]]\n\t"
-        "vldrb.s16 %q[w], [%[wp], #8]\n\t"
-        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[e], %q[e], %q[p]\n\t"
-        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[o], %q[o], %q[p]\n\t"
-        "ldr %[a], [%[tap], #8]\n\t"
-        "add %[a], %[a], %[c]\n\t"
-        "vldrb.s16 %q[x], [%[a]]\n\t"
-        "vldrb.s16 %q[w], [%[wp], #16]\n\t"
-        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[e], %q[e], %q[p]\n\t"
-        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[o], %q[o], %q[p]\n\t"
-        "ldr %[a], [%[tap], #12]\n\t"
-        "add %[a], %[a], %[c]\n\t"
-        "vldrb.s16 %q[x], [%[a]]\n\t"
-        "vldrb.s16 %q[w], [%[wp], #24]\n\t"
-        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[e], %q[e], %q[p]\n\t"
-        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[o], %q[o], %q[p]\n\t"
-        "ldr %[a], [%[tap], #16]\n\t"
-        "add %[a], %[a], %[c]\n\t"
-        "vldrb.s16 %q[x], [%[a]]\n\t"
-        "vldrb.s16 %q[w], [%[wp], #32]\n\t"
-        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[e], %q[e], %q[p]\n\t"
-        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[o], %q[o], %q[p]\n\t"
-        "ldr %[a], [%[tap], #20]\n\t"
-        "add %[a], %[a], %[c]\n\t"
-        "vldrb.s16 %q[x], [%[a]]\n\t"
-        "vldrb.s16 %q[w], [%[wp], #40]\n\t"
-        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[e], %q[e], %q[p]\n\t"
-        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[o], %q[o], %q[p]\n\t"
-        "ldr %[a], [%[tap], #24]\n\t"
-        "add %[a], %[a], %[c]\n\t"
-        "vldrb.s16 %q[x], [%[a]]\n\t"
-        "vldrb.s16 %q[w], [%[wp], #48]\n\t"
-        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[e], %q[e], %q[p]\n\t"
-        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[o], %q[o], %q[p]\n\t"
-        "ldr %[a], [%[tap], #28]\n\t"
-        "add %[a], %[a], %[c]\n\t"
-        "vldrb.s16 %q[x], [%[a]]\n\t"
-        "vldrb.s16 %q[w], [%[wp], #56]\n\t"
-        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[e], %q[e], %q[p]\n\t"
-        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[o], %q[o], %q[p]\n\t"
-        "ldr %[a], [%[tap], #32]\n\t"
-        "add %[a], %[a], %[c]\n\t"
-        "vldrb.s16 %q[x], [%[a]]\n\t"
-        "vldrb.s16 %q[w], [%[wp], #64]\n\t"
-        "vmullb.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[e], %q[e], %q[p]\n\t"
-        "vmullt.s16 %q[p], %q[x], %q[w]\n\t"
-        "vadd.i32 %q[o], %q[o], %q[p]\n\t"
+{{ weights(load, k, size) }}
+{{ product("e", "o") }}
+{% endfor %}
         : [e] "+w"(*even), [o] "+w"(*odd), [x] "=&w"(x), [w] "=&w"(wv), [p] "=&w"(prod), [a] "=&l"(a)
         : [tap] "r"(tap), [c] "r"(c), [wp] "l"(w)
         : "memory");
 }
+{% if not loop.last %}
+
+{% endif %}
+{% endfor %}
 
 /* conv_mve, one output channel of a pixel pair: sa = sum over the 3 kernel rows of the lanes of
  * a_k * w_k, sb the same for b_k, the weight vectors w_0..w_2 at *w (which moves on 48 bytes).

@@ -187,8 +187,27 @@ static inline void mcugen_mve_st8_s16(int8_t *p, mcugen_i16x8 v)
         p[i] = (int8_t)v.v[i];
     }
 }
+/* The 9 taps' weight vectors of depthwise_mve, from its int8 or int16 (weight zero point) table */
+static inline void mcugen_emul_dw_weights8(mcugen_i16x8 wv[9], const int8_t *w)
+{
+    int32_t k;
+    for (k = 0; k < 9; ++k) {
+        wv[k] = mcugen_emul_ld8_s16(w + 8 * k);
+    }
+}
+
+static inline void mcugen_emul_dw_weights16(mcugen_i16x8 wv[9], const int16_t *w)
+{
+    int32_t k, i;
+    for (k = 0; k < 9; ++k) {
+        for (i = 0; i < 8; ++i) {
+            wv[k].v[i] = w[8 * k + i];
+        }
+    }
+}
+
 static inline void mcugen_emul_dw_taps(mcugen_i32x4 *even, mcugen_i32x4 *odd, const int8_t **r0, const int8_t **r1,
-                                      const int8_t **r2, int32_t c, const int8_t *w)
+                                      const int8_t **r2, int32_t c, const mcugen_i16x8 wv[9])
 {
     const int8_t **rows[3];
     int32_t ky, kx;
@@ -197,32 +216,38 @@ static inline void mcugen_emul_dw_taps(mcugen_i32x4 *even, mcugen_i32x4 *odd, co
     rows[2] = r2;
     for (ky = 0; ky < 3; ++ky) {
         for (kx = 0; kx < 3; ++kx) {
-            const mcugen_i16x8 x = mcugen_emul_ld8_s16(*rows[ky] + kx * c), wv = mcugen_emul_ld8_s16(w + 8 * (3 * ky + kx));
-            *even = mcugen_mve_add32(*even, mcugen_emul_mullb16(x, wv));
-            *odd = mcugen_mve_add32(*odd, mcugen_emul_mullt16(x, wv));
+            const mcugen_i16x8 x = mcugen_emul_ld8_s16(*rows[ky] + kx * c);
+            *even = mcugen_mve_add32(*even, mcugen_emul_mullb16(x, wv[3 * ky + kx]));
+            *odd = mcugen_mve_add32(*odd, mcugen_emul_mullt16(x, wv[3 * ky + kx]));
         }
         *rows[ky] += 8;
     }
 }
+{% for suffix, wtype, bits in (("", "int8_t", 8), ("_w16", "int16_t", 16)) %}
 
-static inline void mcugen_mve_dw_taps2(mcugen_i32x4 acc[4], const int8_t **r0, const int8_t **r1, const int8_t **r2,
-                                       int32_t c, int32_t step, const int8_t *w)
+static inline void mcugen_mve_dw_taps2{{ suffix }}(mcugen_i32x4 acc[4], const int8_t **r0, const int8_t **r1, const int8_t **r2,
+                                       int32_t c, int32_t step, const {{ wtype }} *w)
 {
     const int8_t *b0 = *r0 + step, *b1 = *r1 + step, *b2 = *r2 + step;
-    mcugen_emul_dw_taps(&acc[0], &acc[1], r0, r1, r2, c, w);
-    mcugen_emul_dw_taps(&acc[2], &acc[3], &b0, &b1, &b2, c, w);
+    mcugen_i16x8 wv[9];
+    mcugen_emul_dw_weights{{ bits }}(wv, w);
+    mcugen_emul_dw_taps(&acc[0], &acc[1], r0, r1, r2, c, wv);
+    mcugen_emul_dw_taps(&acc[2], &acc[3], &b0, &b1, &b2, c, wv);
 }
 
-static inline void mcugen_mve_dw_taps9(mcugen_i32x4 *even, mcugen_i32x4 *odd, const int8_t *const *tap, int32_t c,
-                                       const int8_t *w)
+static inline void mcugen_mve_dw_taps9{{ suffix }}(mcugen_i32x4 *even, mcugen_i32x4 *odd, const int8_t *const *tap, int32_t c,
+                                       const {{ wtype }} *w)
 {
+    mcugen_i16x8 wv[9];
     int32_t k;
+    mcugen_emul_dw_weights{{ bits }}(wv, w);
     for (k = 0; k < 9; ++k) {
-        const mcugen_i16x8 x = mcugen_emul_ld8_s16(tap[k] + c), wv = mcugen_emul_ld8_s16(w + 8 * k);
-        *even = mcugen_mve_add32(*even, mcugen_emul_mullb16(x, wv));
-        *odd = mcugen_mve_add32(*odd, mcugen_emul_mullt16(x, wv));
+        const mcugen_i16x8 x = mcugen_emul_ld8_s16(tap[k] + c);
+        *even = mcugen_mve_add32(*even, mcugen_emul_mullb16(x, wv[k]));
+        *odd = mcugen_mve_add32(*odd, mcugen_emul_mullt16(x, wv[k]));
     }
 }
+{% endfor %}
 
 static inline void mcugen_mve_mladav3x2(mcugen_i8x16 a0, mcugen_i8x16 a1, mcugen_i8x16 a2, mcugen_i8x16 b0,
                                         mcugen_i8x16 b1, mcugen_i8x16 b2, const int8_t **w, int32_t *sa, int32_t *sb)

@@ -13,6 +13,11 @@ exact: common.folded_bias). A pixel's 8 sums go through the scratch into two int
 stage. Output channels not a multiple of 8 end with an overlapping group, like
 depthwise_mve; C_out >= 8. All sizes are run-time fields of `mcugen_conv_mve_params`.
 
+A per-tensor weight zero point (uint8 models) would take the weights out of int8, so they
+stay int8 and each pixel adds offset * (the sum of its window's bytes): 3 more VMLADAV per
+pixel against a vector of ones over the kernel row (the bytes past it weigh nothing), into
+both channel vectors (`mcugen_conv_mve_offset_params` has the offset).
+
 No overlap is declared: a pair reads a window anywhere above it.
 """
 from __future__ import annotations
@@ -42,7 +47,6 @@ OP = "conv2d"
 NAME = "conv_mve"
 SCRATCH = True
 CHANNEL_AXIS = 0
-PARAMS = "mcugen_conv_mve_params"
 VECTOR = 16  # bytes per window row vector
 KH = 3  # kernel rows: the template and mcugen_mve_mladav3x2 hold 2 * KH input vectors and a weight vector
 
@@ -51,10 +55,15 @@ KH = 3  # kernel rows: the template and mcugen_mve_mladav3x2 hold 2 * KH input v
 class ConvMveSpec:
     fn: str
     stage: MveStageSpec
+    offset: bool  # a weight zero point: each pixel adds offset * its window sum
+
+    @property
+    def params(self) -> str:
+        return "mcugen_conv_mve_offset_params" if self.offset else "mcugen_conv_mve_params"
 
 
 def applies(node: Node, graph: Graph, target: Target) -> bool:
-    if node.op != OP or not target.has_mve or lowered_params(node).stage.weight_offset != 0:
+    if node.op != OP or not target.has_mve:
         return False
     g = geometry(node, graph)
     return g.kernel_h == KH and g.kernel_w * g.in_c <= VECTOR and g.out_c >= LANES
@@ -71,18 +80,19 @@ def packed_weights(weights: np.ndarray, starts: np.ndarray) -> np.ndarray:
 
 
 def spec(node: Node, graph: Graph) -> ConvMveSpec:
-    s = mve_stage_spec(lowered_params(node).stage)
-    return ConvMveSpec(spec_name("mcugen_conv_mve", (int(s.any_left), int(s.all_right))), s)
+    stage = lowered_params(node).stage
+    s, offset = mve_stage_spec(stage), stage.weight_offset != 0
+    return ConvMveSpec(spec_name("mcugen_conv_mve", (int(s.any_left), int(s.all_right), int(offset))), s, offset)
 
 
 def c_kernel(node: Node, graph: Graph, optimize: str) -> KernelSource:
     s = spec(node, graph)
-    return KernelSource(s.fn, "kernels/arm/conv_mve.c.j2", s, ("mcugen_mve.h",), PARAMS)
+    return KernelSource(s.fn, "kernels/arm/conv_mve.c.j2", s, ("mcugen_mve.h",), s.params)
 
 
 def c_params(node: Node, graph: Graph) -> dict[str, int]:
     g, stage = geometry(node, graph), lowered_params(node).stage
-    return {
+    fields = {
         "in_h": g.in_h,
         "in_w": g.in_w,
         "in_c": g.in_c,
@@ -99,6 +109,9 @@ def c_params(node: Node, graph: Graph) -> dict[str, int]:
         "act_min": stage.act_min,
         "act_max": stage.act_max,
     }
+    if spec(node, graph).offset:
+        fields["weight_offset"] = stage.weight_offset
+    return fields
 
 
 def c_constants(node: Node, graph: Graph) -> list[tuple[str, np.ndarray]]:

@@ -1,7 +1,9 @@
 """depthwise_conv2d 3x3, stride 1 or 2, depth multiplier 1, on Helium (MVE, Cortex-M55).
 
 Channels innermost (NHWC), 8 at a time in int16 lanes: per tap one VLDRB.S16 widens 8
-input channels, one more the tap's 8 int8 weights (kept int8 in flash), and VMULLB /
+input channels, one more the tap's 8 int8 weights (kept int8 in flash; a layer with a
+per-tensor weight zero point keeps w + offset, 9 bits, as int16 read by VLDRH.S16, the
+same count of instructions), and VMULLB /
 VMULLT multiply the even and odd lanes into two int32x4 accumulators (6 instructions per
 8 MACs). A channel count that is not a multiple of 8 ends with a group that overlaps the
 previous one (it starts at C - 8 and rewrites some outputs with the same bytes), so no
@@ -50,8 +52,8 @@ from ..depthwise_conv2d import (  # noqa: F401 - the variant keeps the op's sema
     quantize_constants,
     reference,
 )
-from ..weights import OutputStage, constants
-from .common import KernelSource, folded_bias, spec_name
+from ..weights import OutputStage
+from .common import KernelSource, effective_weights, folded_bias, spec_name
 
 OP = "depthwise_conv2d"
 NAME = "depthwise_mve"
@@ -91,6 +93,11 @@ class MveStageSpec:
 class DepthwiseMveSpec:
     fn: str
     stage: MveStageSpec
+    wide: bool  # int16 weights: w + a weight zero point's offset
+
+    @property
+    def weight_type(self) -> str:
+        return "int16_t" if self.wide else "int8_t"
 
 
 def mve_stage_spec(stage: OutputStage) -> MveStageSpec:
@@ -120,14 +127,14 @@ def stage_table(stage: OutputStage, bias: np.ndarray, s: MveStageSpec, starts: n
     return np.stack(rows, axis=1).astype(np.int32).ravel()
 
 
-def packed_weights(weights: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """(9, C) int8 (tap, channel) -> per group, per tap, its 8 channels' int8 weights."""
+def packed_weights(weights: np.ndarray, starts: np.ndarray, dtype: type) -> np.ndarray:
+    """(9, C) (tap, channel) -> per group, per tap, its 8 channels' weights as `dtype`."""
     ch = starts[:, None] + np.arange(LANES)
-    return np.ascontiguousarray(weights[:, ch].transpose(1, 0, 2)).ravel().astype(np.int8)
+    return np.ascontiguousarray(weights[:, ch].transpose(1, 0, 2)).ravel().astype(dtype)
 
 
 def applies(node: Node, graph: Graph, target: Target) -> bool:
-    if node.op != OP or not target.has_mve or lowered_params(node).stage.weight_offset != 0:
+    if node.op != OP or not target.has_mve:
         return False
     g = geometry(node, graph)
     return ((g.kernel_h, g.kernel_w) == (3, 3) and g.stride_h == g.stride_w and g.stride_h in (1, 2)
@@ -135,8 +142,9 @@ def applies(node: Node, graph: Graph, target: Target) -> bool:
 
 
 def spec(node: Node, graph: Graph) -> DepthwiseMveSpec:
-    s = mve_stage_spec(lowered_params(node).stage)
-    return DepthwiseMveSpec(spec_name("mcugen_dw_mve", (int(s.any_left), int(s.all_right))), s)
+    stage = lowered_params(node).stage
+    s, wide = mve_stage_spec(stage), stage.weight_offset != 0
+    return DepthwiseMveSpec(spec_name("mcugen_dw_mve", (int(s.any_left), int(s.all_right), int(wide))), s, wide)
 
 
 def c_kernel(node: Node, graph: Graph, optimize: str) -> KernelSource:
@@ -163,12 +171,11 @@ def c_params(node: Node, graph: Graph) -> dict[str, int]:
 
 
 def c_constants(node: Node, graph: Graph) -> list[tuple[str, np.ndarray]]:
-    weights, _ = constants(node, graph)
-    stage = lowered_params(node).stage
+    stage, s = lowered_params(node).stage, spec(node, graph)
     starts = group_starts(geometry(node, graph).in_c)
-    w = np.asarray(weights.data, np.int8).reshape(TAPS, -1)
-    table = stage_table(stage, folded_bias(node, graph, stage, CHANNEL_AXIS), spec(node, graph).stage, starts)
-    return [("weights", packed_weights(w, starts)), ("table", table)]
+    w = effective_weights(node, graph, CHANNEL_AXIS).T  # (taps, channel)
+    table = stage_table(stage, folded_bias(node, graph, stage, CHANNEL_AXIS), s.stage, starts)
+    return [("weights", packed_weights(w, starts, np.int16 if s.wide else np.int8)), ("table", table)]
 
 
 def scratch_bytes(node: Node, graph: Graph) -> int:
