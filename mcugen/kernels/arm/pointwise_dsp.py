@@ -144,9 +144,13 @@ def copies_row(node: Node, graph: Graph) -> bool:
 
 
 def c_params(node: Node, graph: Graph) -> dict[str, int]:
+    return block_params(node, graph, _block_words(geometry(node, graph).in_c))
+
+
+def block_params(node: Node, graph: Graph, block: int) -> dict[str, int]:
+    """The params fields, for a stream of `block` words per block of 4 channels (pointwise_dsp8 shares them)."""
     g, ch, stage = geometry(node, graph), channels(node, graph), lowered_params(node).stage
     s = spec(node, graph, "speed")
-    block = _block_words(g.in_c)
     row = copies_row(node, graph)
     fields = {"pixels": g.out_h * g.out_w, "in_c": g.in_c, "out_c": g.out_c,
               "scaled_words": block * len(ch.scaled) if ch.scaled.size else 0,
@@ -185,7 +189,7 @@ def stream_words(node: Node, graph: Graph) -> np.ndarray:
     return np.concatenate(parts).astype(np.int32) if parts else np.zeros(1, np.int32)
 
 
-def _fills(node: Node, graph: Graph) -> np.ndarray:
+def fills(node: Node, graph: Graph) -> np.ndarray:
     """(channel, value) per constant channel, or the row: their values at their channels as bytes
     in int32 words (the other channels' bytes are overwritten)."""
     ch = channels(node, graph)
@@ -200,7 +204,7 @@ def _fills(node: Node, graph: Graph) -> np.ndarray:
 
 
 def c_constants(node: Node, graph: Graph) -> list[tuple[str, np.ndarray]]:
-    return [("weights", stream_words(node, graph)), ("constants", _fills(node, graph))]
+    return [("weights", stream_words(node, graph)), ("constants", fills(node, graph))]
 
 
 def scratch_bytes(node: Node, graph: Graph) -> int:
