@@ -5,7 +5,6 @@ word count modulo the unroll, odd pixel counts) on the host through the C twins,
 cores, where the scaled blocks run in the assembly the host never builds."""
 from __future__ import annotations
 
-import dataclasses
 import shutil
 
 import numpy as np
@@ -19,7 +18,7 @@ from mcugen.compiler import CalibrationOptions, Compiled, compile_model
 from mcugen.kernels.arm import pointwise_dsp
 from mcugen.targets import get_target
 from mcugen.verify import run_c
-from variant_checks import assert_host_c_matches_sim, refuse_scaled
+from variant_checks import assert_host_c_matches_sim, refuse_scaled, restaged
 
 
 def test_weights_are_packed_per_block_and_input_word():
@@ -33,31 +32,10 @@ def test_weights_are_packed_per_block_and_input_word():
             assert packed[word, slot].tolist() == [w[channel, a] * factor, w[channel, b] * factor]
 
 
-def _restaged(compiled: Compiled, left: bool, clamp: bool) -> Compiled:
-    """With `left`, every other output channel of each conv shifts left by 1..2 (real multipliers
-    above 1 are rare in trained models); with `clamp`, the activation clamps to [-100, 100]
-    (calibrated ReLU6 layers rarely narrow the int8 range). The simulator and the C both read
-    the lowered stage."""
-    def restaged(node):
-        if node.op != "conv2d":
-            return node
-        stage = node.lowered.stage
-        if left:
-            shift = stage.shift.copy()
-            shift[::2] = 1 + np.arange(shift[::2].size) % 2
-            stage = dataclasses.replace(stage, shift=shift)
-        if clamp:
-            stage = dataclasses.replace(stage, act_min=max(stage.act_min, -100), act_max=100)
-        return dataclasses.replace(node, lowered=dataclasses.replace(node.lowered, stage=stage))
-
-    graph = dataclasses.replace(compiled.graph, nodes=tuple(restaged(n) for n in compiled.graph.nodes))
-    return dataclasses.replace(compiled, graph=graph)
-
-
 def _compiled(path: str, target: str, left: bool = False, clamp: bool = False) -> Compiled:
     compiled = compile_model(path, CalibrationOptions(), target=target)
     assert {n.variant for n in compiled.graph.nodes if n.op == "conv2d"} == {"pointwise_dsp"}
-    return _restaged(compiled, left, clamp)
+    return restaged(compiled, left, clamp)
 
 
 def _specs(compiled: Compiled) -> list[pointwise_dsp.PointwiseSpec]:

@@ -78,3 +78,24 @@ def unit_scales(compiled: Compiled, op: str) -> Compiled:
 
     graph = dataclasses.replace(compiled.graph, nodes=tuple(unit(n) for n in compiled.graph.nodes))
     return dataclasses.replace(compiled, graph=graph)
+
+
+def restaged(compiled: Compiled, left: bool, clamp: bool) -> Compiled:
+    """The pointwise variants' rare output stages: with `left`, every other output channel of each
+    conv shifts left by 1..2 (real multipliers above 1 are rare in trained models); with `clamp`,
+    the activation clamps to [-100, 100] (calibrated ReLU6 layers rarely narrow the int8 range).
+    The simulator and the C both read the lowered stage."""
+    def restage(node):
+        if node.op != "conv2d":
+            return node
+        stage = node.lowered.stage
+        if left:
+            shift = stage.shift.copy()
+            shift[::2] = 1 + np.arange(shift[::2].size) % 2
+            stage = dataclasses.replace(stage, shift=shift)
+        if clamp:
+            stage = dataclasses.replace(stage, act_min=max(stage.act_min, -100), act_max=100)
+        return dataclasses.replace(node, lowered=dataclasses.replace(node.lowered, stage=stage))
+
+    graph = dataclasses.replace(compiled.graph, nodes=tuple(restage(n) for n in compiled.graph.nodes))
+    return dataclasses.replace(compiled, graph=graph)
