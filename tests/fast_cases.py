@@ -10,7 +10,7 @@ import onnx
 from hypothesis import strategies as st
 
 from mcugen.quant.arith import INT32_MAX, INT32_MIN, requantize
-from onnx_builders import OnnxGraph
+from onnx_builders import OnnxGraph, QdqGraph
 from variant_checks import deaden_last_conv
 
 Lane = tuple[int, int, int]  # acc, q, shift
@@ -122,3 +122,18 @@ def depthwise_net(tmp_path: Path, seed: int, in_c: int, c: int, hw: tuple[int, i
     x = g.conv(g.input("x", [1, in_c, *hw]), c, kernel=1, pads=[0, 0, 0, 0])
     y = g.depthwise(x, stride=stride, pads=pads)
     return saved(tmp_path, g.build([g.clip(y) if relu6 else y]), f"dw{seed}", dead)
+
+
+def uint8_pointwise_chain(tmp_path: Path, seed: int, channels: list[int], hw: tuple[int, int], relu: bool) -> str:
+    """An ONNX file of uint8 QDQ 1x1 convs (per-tensor weights with random zero points, as the
+    Coral models), each followed by ReLU if `relu`."""
+    g = QdqGraph("uint8", seed)
+    x = g.q_input("x", [1, channels[0], *hw], 0.02, -3)
+    for i, c_out in enumerate(channels[1:]):
+        if i:
+            x = g.requant(x, 0.3 + 0.2 * i, -128 if relu else 5)
+        y = g.qconv(x, c_out, kernel=1, pads=[0, 0, 0, 0], per_channel=False, weight_dtype="uint8")
+        x = g.relu(y) if relu else y
+    path = tmp_path / f"pw_u8_{seed}.onnx"
+    path.write_bytes(g.build_quantized(g.quantize(x, 1.0, -128 if relu else 2)).SerializeToString())
+    return str(path)

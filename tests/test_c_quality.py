@@ -32,6 +32,8 @@ SAMPLES = 4  # calibration and sanitizer inputs per shared model: enough to reac
 # Kernel code does not depend on the model, only constants do: the slower second
 # target of each check runs on a few models.
 FEW = ("tiny_v1", "tiny_v2", "vww_float")
+# --optimize size has kernels of its own (int8-weight pointwise, with and without a weight zero point)
+SIZE = ("tiny_v1", "coral")
 
 
 @dataclass(frozen=True)
@@ -79,12 +81,12 @@ def _samples_file(name: str, tmp: Path) -> str | None:
 
 
 @lru_cache(maxsize=None)
-def _compiled(name: str, target: str, tmp: Path) -> Compiled:
+def _compiled(name: str, target: str, tmp: Path, optimize: str = "speed") -> Compiled:
     case = CASES[name]
     path = _model_path(case, tmp)
     calibration = CalibrationOptions(_samples_file(name, tmp), None, "minmax", case.preprocess)
     try:
-        return compile_model(path, calibration, target=target)
+        return compile_model(path, calibration, target=target, optimize=optimize)
     except UnsupportedModelError as exc:  # pre-quantized QDQ models, until that frontend lands
         pytest.skip(f"{name} does not compile yet: {str(exc).splitlines()[1].strip()}")
 
@@ -94,11 +96,11 @@ def tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("c_quality")
 
 
-def _emit(name: str, target: str, tmp: Path, io_in_arena: bool = False) -> Path:
-    compiled = _compiled(name, target, tmp)
+def _emit(name: str, target: str, tmp: Path, io_in_arena: bool = False, optimize: str = "speed") -> Path:
+    compiled = _compiled(name, target, tmp, optimize)
     if io_in_arena:
         compiled = compiled.replan(io_in_arena=True)
-    out = tmp / f"{name}_{target}_{'io' if io_in_arena else 'ext'}"
+    out = tmp / f"{name}_{target}_{'io' if io_in_arena else 'ext'}_{optimize}"
     if not out.exists():
         out.mkdir()
         for file, text in compiled.emit().items():
@@ -133,9 +135,10 @@ def test_host_c_has_no_warnings(name: str, cc: str, tmp: Path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="needs arm-none-eabi-gcc")
-@pytest.mark.parametrize("name, target", [(n, "cortex-m4") for n in CASES] + [(n, "cortex-m55") for n in FEW])
-def test_arm_c_has_no_warnings(name: str, target: str, tmp: Path) -> None:
-    out = _emit(name, target, tmp)
+@pytest.mark.parametrize("name, target, optimize", [(n, "cortex-m4", "speed") for n in CASES]
+                         + [(n, "cortex-m55", "speed") for n in FEW] + [(n, "cortex-m4", "size") for n in SIZE])
+def test_arm_c_has_no_warnings(name: str, target: str, optimize: str, tmp: Path) -> None:
+    out = _emit(name, target, tmp, optimize=optimize)
     flags = [*get_target(target).cflags, *STRICT, "-I."]
     _compile_all([["arm-none-eabi-gcc", *flags, "-c", "mcugen.c", "-o", "model.o"]], out)
 
@@ -144,9 +147,10 @@ def test_arm_c_has_no_warnings(name: str, target: str, tmp: Path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("cppcheck") is None, reason="needs cppcheck (apt-get install cppcheck)")
-@pytest.mark.parametrize("name, target", [(n, "host") for n in CASES] + [(n, "cortex-m4") for n in FEW])
-def test_cppcheck_finds_nothing(name: str, target: str, tmp: Path) -> None:
-    out = _emit(name, target, tmp)
+@pytest.mark.parametrize("name, target, optimize", [(n, "host", "speed") for n in CASES]
+                         + [(n, "cortex-m4", "speed") for n in FEW] + [(n, "cortex-m4", "size") for n in SIZE])
+def test_cppcheck_finds_nothing(name: str, target: str, optimize: str, tmp: Path) -> None:
+    out = _emit(name, target, tmp, optimize=optimize)
     # Every #ifdef configuration is checked, the arena guard included. The weights file is
     # data only, so the model's code is what cppcheck reads.
     result = _run(["cppcheck", "--std=c99", "--enable=warning,style,performance,portability", "--inline-suppr",

@@ -42,3 +42,14 @@ def test_variants_are_bit_exact_and_beat_portable_pointwise(tiny, target):
     assert counts is not None and portable_counts is not None
     for i in chosen:
         assert counts[0][i] * 2 < portable_counts[0][i]
+
+
+def test_size_mode_is_bit_exact_on_m7_with_int8_pointwise_weights(tiny):
+    """--optimize size: the pointwise layers keep int8 weights (pointwise_dsp8) among the other variants."""
+    compiled = compile_model(tiny, CalibrationOptions(), target="cortex-m7", optimize="size")
+    pointwise = [n.variant for n in compiled.graph.nodes if n.op == "conv2d"][1:]  # the first conv is conv_dsp
+    assert pointwise and set(pointwise) == {"pointwise_dsp8"}
+    (name,) = compiled.graph.inputs
+    xs = np.random.default_rng(8).integers(-128, 128, (2, *compiled.graph.tensor(name).shape)).astype(np.int8)
+    outputs, _ = run_c(compiled, get_target("cortex-m7"), xs)
+    np.testing.assert_array_equal(outputs, np.stack([sim.run(compiled.graph, x)[0] for x in xs]))

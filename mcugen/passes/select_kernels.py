@@ -2,7 +2,8 @@
 
 Runs on the lowered graph, before memory planning: a variant may declare its own
 scratch and overlap (mcugen/kernels/arm). `graph.meta["optimize"]` ("speed" or
-"size") is left for code generation, which specialises more for speed."""
+"size") chooses between some variants (size: pointwise_dsp8's int8 weights) and is left
+for code generation, which specialises more for speed."""
 from __future__ import annotations
 
 import dataclasses

@@ -1,0 +1,156 @@
+"""conv2d 1x1, stride 1, no padding, on the Arm DSP extension with int8 weights: `--optimize size`.
+
+pointwise_dsp's int16 weight pairs double the weights' flash (VWW on M7: 155 KB against the
+M55's 102 KB of int8). This variant stores them as int8, 4 per word, and widens them at run
+time with SXTB16 (w0, w2) and SXTB16 ROR 8 (w1, w3), the halves the input copy makes of the
+input: pixel pair, scratch, fills, channel kinds (scaled, exact, constant), order and overlap
+are pointwise_dsp's (its `channels`, `fills`, `scratch_bytes`, `overlap_limits`).
+
+Per group of 4 input channels, 2 pixels x 4 output channels: the (x0, x2) words of both pixels
+against the 4 channels' SXTB16 halves, then the (x1, x3) words against the ROR 8 halves, each
+weight word loaded twice (8 sums, 2 input words, 2 weight words and the 2 pointers fill the 14
+registers). 32 MACs in 30 instructions: 2 LDRD of input, 4 LDRD of weights, 8 SXTB16, 16
+SMLAD, in assembly on a DSP core without clamps (the group loop entered part-way like
+pointwise_dsp's word loop), the C loop being its twin.
+
+Output stage: the weights cannot carry the scaled stage's 2^(left+1) any more, so the sum does:
+a = acc << (left+1), one LSL per output, then requant.py's scaled stage on a, which is the
+stage's `scaled_requantize(acc)` exactly (the bias stays unscaled in the sum, whose shift scales
+it too; `scaled_channels` already bounds |acc| * 2^(left+1) below 2^31, so the LSL cannot
+overflow). The channel kinds come from pointwise_dsp's `scalable`, whose bound on the int16
+weight halves this variant does not need: a channel it refuses only takes the exact stage. Per
+channel the stream holds q, k and one word of right | (left+1) << 8 | channel << 16:
+the register-shifted ASR and LSL read only the low byte of their shift register.
+
+Weight zero point (uint8 models): the stored weights are the raw int8 ones and the per-tensor
+offset is folded at run time, acc = bias + sum(w x) + offset * sum(x): the input copy sums each
+pixel's inputs (SMLAD of its halves by (1, 1)) and every block starts its sums at bias plus
+offset times that sum (`PointwiseSpec8.offset`). w + offset (up to 383) would not fit int8.
+
+Stream per block of 4 channels: the 4 biases (folded, unscaled; both pixels start from them),
+the weights (per group, the 4 channels' words), then per channel q, k and the packed word.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...ir import Graph, Node
+from ...targets import Target
+from ..conv2d import (  # noqa: F401 - the variant keeps the op's semantics: re-exported for kernel_of
+    float_reference,
+    geometry,
+    lower,
+    lowered_params,
+    macs,
+    output_qparams,
+    quantize_constants,
+    reference,
+)
+from . import pointwise_dsp
+from .common import KernelSource, effective_weights, spec_name
+from .pointwise_dsp import (  # noqa: F401 - the same pixel pairs, scratch and overlap
+    BLOCK,
+    CHANNEL_AXIS,
+    GROUP,
+    channels,
+    fills,
+    overlap_limits,
+    scratch_bytes,
+)
+
+OP = "conv2d"
+NAME = "pointwise_dsp8"
+SCRATCH = True
+ROW = 3  # stream words per output channel after a block's weights: q, k, right | (left+1) << 8 | channel << 16
+UNROLL = 2  # groups of 4 input channels per assembly loop iteration
+
+
+@dataclass(frozen=True)
+class PointwiseSpec8:
+    fn: str
+    unroll: int
+    exact: bool  # some channels need the portable output stage
+    clamps: bool  # the activation narrows the int8 range
+    ties: bool  # negative ties need the sign correction
+    offset: bool  # a per-tensor weight zero point, folded through each pixel's input sum
+
+    @property
+    def params(self) -> str:
+        kind = "_exact" if self.exact else "_clamp" if self.clamps else ""
+        return f"mcugen_pw_dsp8{kind}{'_offset' if self.offset else ''}_params"
+
+
+def applies(node: Node, graph: Graph, target: Target) -> bool:
+    return (graph.meta.get("optimize") == "size" and pointwise_dsp.applies(node, graph, target)
+            and geometry(node, graph).out_c < 1 << 15)  # the channel in the packed word's high half
+
+
+def _weight_offset(node: Node) -> int:
+    return int(lowered_params(node).stage.weight_offset)
+
+
+def spec(node: Node, graph: Graph) -> PointwiseSpec8:
+    s = pointwise_dsp.spec(node, graph, "size")
+    offset = _weight_offset(node) != 0
+    return PointwiseSpec8(spec_name("mcugen_pw_dsp8", (UNROLL, int(s.exact), int(s.clamps), int(s.ties), int(offset))),
+                          UNROLL, s.exact, s.clamps, s.ties, offset)
+
+
+def c_kernel(node: Node, graph: Graph, optimize: str) -> KernelSource:
+    s = spec(node, graph)
+    return KernelSource(s.fn, "kernels/arm/pointwise_dsp8.c.j2", s, ("mcugen_dsp.h",), s.params)
+
+
+def _block_words(in_c: int) -> int:
+    return BLOCK + in_c + ROW * BLOCK
+
+
+def c_params(node: Node, graph: Graph) -> dict[str, int]:
+    fields = pointwise_dsp.block_params(node, graph, _block_words(geometry(node, graph).in_c))
+    if _weight_offset(node):
+        fields["weight_offset"] = _weight_offset(node)
+    return fields
+
+
+def packed_weights(weights: np.ndarray, blocks: np.ndarray) -> np.ndarray:
+    """(C_out, C_in) int8 weights -> int32 words in the kernel's read order: per block, per group of
+    4 input channels, the block's 4 channels' words (input channels 4g..4g+3 as bytes, low first).
+    Shape (blocks, C_in)."""
+    in_c = weights.shape[1]
+    w = weights[blocks.ravel()].astype(np.int8).reshape(len(blocks), BLOCK, in_c // GROUP, GROUP)
+    return np.ascontiguousarray(w.transpose(0, 2, 1, 3)).view("<i4").reshape(len(blocks), -1).astype(np.int32)
+
+
+def stored_weights(node: Node, graph: Graph) -> np.ndarray:
+    """(C_out, C_in) the int8 weights as stored: without the per-tensor offset the kernel folds."""
+    w = effective_weights(node, graph, CHANNEL_AXIS) - _weight_offset(node)
+    assert w.min(initial=0) >= -128 and w.max(initial=0) <= 127
+    return w
+
+
+def _stream(blocks: np.ndarray, bias: np.ndarray, weights: np.ndarray, rows: list[np.ndarray]) -> np.ndarray:
+    per_channel = np.stack([r.reshape(-1, BLOCK) for r in rows], axis=2).reshape(len(blocks), -1)
+    return np.concatenate([bias.reshape(-1, BLOCK), weights, per_channel], axis=1).ravel()
+
+
+def stream_words(node: Node, graph: Graph) -> np.ndarray:
+    """The scaled blocks' stream, then the exact blocks' (q, the shift in the k word, the channel alone)."""
+    ch, stage = channels(node, graph), lowered_params(node).stage
+    w = stored_weights(node, graph)
+    parts = []
+    if ch.scaled.size:
+        s, c = ch.stage, ch.scaled.ravel()
+        lsl = np.log2(s.scale).astype(np.int64)
+        packed = s.right.astype(np.int64) | lsl << 8 | c.astype(np.int64) << 16
+        parts.append(_stream(ch.scaled, ch.bias[c], packed_weights(w, ch.scaled), [s.multiplier, s.k, packed]))
+    if ch.exact.size:
+        e = ch.exact.ravel()
+        parts.append(_stream(ch.exact, ch.bias[e], packed_weights(w, ch.exact),
+                             [stage.multiplier[e], stage.shift[e], e.astype(np.int64) << 16]))
+    return np.concatenate(parts).astype(np.int32) if parts else np.zeros(1, np.int32)
+
+
+def c_constants(node: Node, graph: Graph) -> list[tuple[str, np.ndarray]]:
+    return [("weights", stream_words(node, graph)), ("constants", fills(node, graph))]
