@@ -39,7 +39,8 @@ def model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 def optimize_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     """--optimize for commands that generate C for a target (kernel variants, docs/kernels.md)."""
     return click.option("--optimize", type=click.Choice(list(OPTIMIZE)), default=DEFAULT_OPTIMIZE, show_default=True,
-                        help="The fast kernels unrolled for speed, or less for code size.")(fn)
+                        help="The fast kernels unrolled for speed, or for flash: less unrolling and, on DSP cores, "
+                             "int8 pointwise weights instead of int16 pairs (slower).")(fn)
 
 
 def compile_from_options(model: str, calib: str | None, calib_keys: str | None, calib_method: str,
