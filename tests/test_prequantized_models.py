@@ -3,6 +3,7 @@ Coral MobileNet against onnxruntime, and a model quantized by onnxruntime's own 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -83,6 +84,21 @@ def test_coral_uint8_c_equals_simulator_and_top1_follows_onnxruntime() -> None:
                          "--inputs", shared("inputs/photos_rgb_uint8_160.npz"))
     assert report["inputs"] == 16 and report["bit_exact"] == 16
     assert report["top1_agree_onnxruntime"] >= 15
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
+                    reason="needs arm-none-eabi-gcc and qemu-system-arm")
+def test_coral_uint8_is_bit_exact_with_helium_kernels_on_the_m55() -> None:
+    """Every conv of this model has a weight zero point: Helium's kernels take them (int16
+    depthwise weights, the first conv's window sums), checked on the emulated core."""
+    photos = str(shared("inputs/photos_rgb_uint8_160.npz"))
+    compiled = compile_model(shared("models/coral_mobilenet_v1_0.5_160_quant.onnx"), CalibrationOptions(),
+                             target="cortex-m55")
+    variants = {n.variant for n in compiled.graph.nodes if n.op in ("conv2d", "depthwise_conv2d")}
+    assert {"conv_mve", "depthwise_mve", "pointwise_mve"} <= variants
+    xs = quantized_inputs(compiled, photos)[1][:2]
+    outputs, _ = run_c(compiled, get_target("cortex-m55"), xs)
+    np.testing.assert_array_equal(outputs, np.stack([sim.run(compiled.graph, x)[0] for x in xs]))
 
 
 def test_inspect_shows_the_models_own_qparams() -> None:
