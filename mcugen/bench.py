@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .compiler import Compiled
-from .kernels import kernel_of
+from .kernels import kernel
 from .output import write_atomically
 from .report.cost import layer_kind
 from .report.render import short_name
@@ -132,7 +132,7 @@ def bench(compiled: Compiled, target: Target, x: np.ndarray, prefix: str = "mcug
     assert result.layer_instructions is not None  # a profiling build always marks layers
     counts = result.layer_instructions[0]
     layers = tuple(
-        LayerBench(node.name, node.op, layer_kind(node), kernel_of(node).macs(node, graph), count)
+        LayerBench(node.name, node.op, layer_kind(node), kernel(node.op).macs(node, graph), count)
         for node, count in zip(graph.nodes, counts)
     )
     return Bench(target.name, layers, model, firmware, compiled.plan.arena_size, functions)

@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 
 from .ir import Graph, IRError
-from .kernels import kernel_of
+from .kernels import kernel
 
 
 def run(graph: Graph, x: np.ndarray, observe: Callable[[str, np.ndarray], None] | None = None) -> list[np.ndarray]:
@@ -24,7 +24,7 @@ def run(graph: Graph, x: np.ndarray, observe: Callable[[str, np.ndarray], None] 
     if observe:
         observe(input_name, values[input_name])
     for node in graph.nodes:
-        module = kernel_of(node)
+        module = kernel(node.op)
         args = [values[n] for n in node.inputs if not graph.tensor(n).is_const]
         fn = module.float_reference if graph.stage == "float" else module.reference
         out = fn(node, graph, args)

@@ -82,7 +82,10 @@ def kernel(op: str) -> ModuleType:
 
 
 def kernel_of(node: Node) -> ModuleType:
-    """The module implementing `node`: its op's portable kernel, or the variant chosen for it."""
+    """The module whose C implements `node`: its op's portable kernel, or the variant chosen for
+    it. Its C contract (c_params, c_constants, scratch_bytes, overlap_limits, SCRATCH) is the
+    one to use; the op's semantics (reference, macs, lower, ...) are `kernel(node.op)`'s,
+    which every variant reproduces bit for bit."""
     if node.variant != "portable":
         from .arm import implementation
 

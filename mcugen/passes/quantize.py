@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 
 from ..ir import Graph, IRError, QParams, check_stage
-from ..kernels import kernel_of
+from ..kernels import kernel
 
 
 def quantize(graph: Graph, activation_qparams: dict[str, QParams]) -> Graph:
@@ -14,12 +14,12 @@ def quantize(graph: Graph, activation_qparams: dict[str, QParams]) -> Graph:
     (input_name,) = graph.inputs
     graph = _set_qparams(graph, input_name, _lookup(activation_qparams, input_name))
     for node in graph.nodes:
-        module = kernel_of(node)
+        module = kernel(node.op)
         out = node.outputs[0]
         imposed = module.output_qparams(node, graph)
         graph = _set_qparams(graph, out, imposed if imposed is not None else _lookup(activation_qparams, out))
     for node in graph.nodes:
-        graph = graph.with_tensors(kernel_of(node).quantize_constants(node, graph))
+        graph = graph.with_tensors(kernel(node.op).quantize_constants(node, graph))
     graph = graph.replace(stage="quantized")
     check_stage(graph, "quantized")
     return graph

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, IRError
-from ..kernels import activation_inputs, kernel_of
+from ..kernels import activation_inputs, kernel, kernel_of
 from ..kernels.depthwise_conv2d import delay_rows
 from . import Plan
 from .lifetimes import scratch_name
@@ -59,7 +59,7 @@ def run_in_arena(graph: Graph, plan: Plan, x: np.ndarray, seed: int = 0) -> list
         elif not any(out.overlaps(r) for r in ins):
             shapes = [graph.tensor(name).shape for name in activation_inputs(node, graph)]
             values = [r.read().reshape(shape) for r, shape in zip(ins, shapes)]
-            out.write(np.asarray(kernel_of(node).reference(node, graph, values), np.int8).ravel())
+            out.write(np.asarray(kernel(node.op).reference(node, graph, values), np.int8).ravel())
         elif portable and node.op in ("conv2d", "depthwise_conv2d"):
             run_pixels(node, graph, ins[0], out)
         elif portable and node.op == "add":

@@ -17,7 +17,7 @@ import numpy as np
 from ..compiler import CalibrationOptions, Compiled, compile_model
 from ..errors import UserError
 from ..ir import ConvAttrs, Graph, Node
-from ..kernels import activation_inputs, kernel_of
+from ..kernels import activation_inputs, kernel, kernel_of
 from ..targets import Target
 
 KINDS = ("standard", "depthwise", "pointwise", "FC", "pool", "add", "softmax")
@@ -194,7 +194,7 @@ def layer_costs(graph: Graph) -> list[LayerCost]:
         costs.append(LayerCost(
             index=i, name=node.name, op=node.op, kind=layer_kind(node),
             input_shapes=tuple(t.shape for t in inputs), output_shape=output.shape,
-            weights=weights, biases=biases, macs=int(kernel_of(node).macs(node, graph)),
+            weights=weights, biases=biases, macs=int(kernel(node.op).macs(node, graph)),
             input_bytes=sum(t.size for t in inputs), output_bytes=output.size,
         ))
     return costs
