@@ -25,6 +25,19 @@ def test_every_kernel_implements_the_contract():
         assert not missing, f"kernels/{op}.py lacks {missing}"
 
 
+VARIANT_CONTRACT = ("OP", "NAME", "SCRATCH", "applies", "c_kernel", "c_params", "c_constants", "scratch_bytes")
+
+
+def test_every_variant_implements_the_c_contract():
+    """Variants give C only: the op's semantics stay kernel(op)'s (mcugen/kernels/arm/__init__.py)."""
+    from mcugen.kernels.arm import VARIANTS
+
+    for module in VARIANTS:
+        assert module.OP in KERNEL_OPS
+        missing = [name for name in VARIANT_CONTRACT if not hasattr(module, name)]
+        assert not missing, f"{module.__name__} lacks {missing}"
+
+
 def test_every_subpackage_is_packaged():
     """pyproject lists packages by hand (templates/ and firmware/ are mapped in), so a new one must be added there."""
     import tomllib

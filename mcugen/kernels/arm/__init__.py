@@ -1,8 +1,8 @@
 """Fast kernel variants for Arm Cortex-M: specialised C on the DSP extension.
 
 A variant module implements one op for the layers its `applies(node, graph, target)`
-accepts, with exactly the portable kernel's int8 results. It re-exports the op's
-semantic functions (reference, macs, lower, ...) and provides its own C contract:
+accepts, with exactly the portable kernel's int8 results, so the op's semantic functions
+(reference, macs, lower, ...) stay `kernel(op)`'s; a variant provides its own C contract:
 `c_kernel(node, graph, optimize) -> KernelSource`, `c_params` (the run-time fields of
 the struct named by `KernelSource.params`, or empty when every size is a C constant),
 `c_constants`, `scratch_bytes` and `overlap_limits` (from its own

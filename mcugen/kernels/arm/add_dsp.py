@@ -21,16 +21,7 @@ import numpy as np
 from ...ir import Graph, Node
 from ...quant.arith import mbqm
 from ...targets import Target
-from ..add import (  # noqa: F401 - the variant keeps the op's semantics: re-exported for kernel_of
-    float_reference,
-    lower,
-    lowered_params,
-    macs,
-    output_qparams,
-    overlap_limits,
-    quantize_constants,
-    reference,
-)
+from ..add import lowered_params, overlap_limits  # noqa: F401 - the portable add's order is this kernel's too
 from ..weights import OutputStage
 from .common import KernelSource, spec_name
 from .requant import ScaledStage, scaled_channels, scaled_stage

@@ -34,17 +34,7 @@ import numpy as np
 from ...ir import Graph, Node
 from ...targets import Target
 from ..common import io_qparams
-from ..conv2d import (  # noqa: F401 - the variant keeps the op's semantics: re-exported for kernel_of
-    ConvGeometry,
-    float_reference,
-    geometry,
-    lower,
-    lowered_params,
-    macs,
-    output_qparams,
-    quantize_constants,
-    reference,
-)
+from ..conv2d import ConvGeometry, geometry, lowered_params
 from .common import KernelSource, acc_bounds, effective_weights, folded_bias, scalable, spec_name
 from .requant import ScaledStage, needs_ties, scaled_stage
 

@@ -45,14 +45,6 @@ from ...ir import Graph, Node
 from ...targets import Target
 from .. import NO_READ, raster_limit
 from ..conv2d import ConvGeometry, geometry, lowered_params
-from ..depthwise_conv2d import (  # noqa: F401 - the variant keeps the op's semantics: re-exported for kernel_of
-    float_reference,
-    lower,
-    macs,
-    output_qparams,
-    quantize_constants,
-    reference,
-)
 from .common import KernelSource, acc_range, effective_weights, folded_bias, scalable, spec_name
 from .requant import constant_channels, needs_ties, scaled_stage
 

@@ -44,14 +44,6 @@ from ...targets import Target
 from .. import raster_limit, window_first_reads
 from ..common import io_qparams
 from ..conv2d import geometry, lowered_params
-from ..depthwise_conv2d import (  # noqa: F401 - the variant keeps the op's semantics: re-exported for kernel_of
-    float_reference,
-    lower,
-    macs,
-    output_qparams,
-    quantize_constants,
-    reference,
-)
 from ..weights import OutputStage
 from .common import KernelSource, effective_weights, folded_bias, spec_name
 
