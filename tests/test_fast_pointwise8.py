@@ -19,19 +19,35 @@ from mcugen.kernels.arm import pointwise_dsp, pointwise_dsp8
 from mcugen.kernels.conv2d import lowered_params
 from mcugen.targets import get_target
 from mcugen.verify import run_c
-from variant_checks import assert_host_c_matches_sim, refuse_scaled, restaged
+from variant_checks import assert_exact_at_declared_overlap, assert_host_c_matches_sim, refuse_scaled, restaged
 
 
 def test_weights_are_int8_words_per_block_and_group():
     w = (np.arange(6 * 8) % 251 - 125).astype(np.int64).reshape(6, 8)
-    blocks = np.array([[5, 0, 2, 2]])
+    blocks = np.array([[5, 0], [2, 2]])
     packed = pointwise_dsp8.packed_weights(w, blocks)
-    assert packed.shape == (1, 8)
-    got = packed.reshape(2, 4).view("<i1").reshape(2, 4, 4)
-    # per group of 4 input channels, the block's 4 channels' words, input channel 4g + i in byte i
-    for group in range(2):
-        for slot, channel in enumerate(blocks[0]):
-            assert got[group, slot].tolist() == w[channel, 4 * group:4 * group + 4].tolist()
+    assert packed.shape == (2, 4)
+    got = packed.view("<i1").reshape(2, 2, 2, 4)
+    # per block, per group of 4 input channels, the block's 2 channels' words, input channel 4g + i in byte i
+    for block, channels in enumerate(blocks):
+        for group in range(2):
+            for slot, channel in enumerate(channels):
+                assert got[block, group, slot].tolist() == w[channel, 4 * group:4 * group + 4].tolist()
+
+
+def test_blocks_are_pairs_of_each_kind(monkeypatch):
+    """pointwise_dsp's blocks of 4 regrouped by 2, without its fill: 5 scaled channels take 3 blocks, not 4."""
+    class Channels:
+        scaled = np.array([[0, 2, 3, 5], [6, 6, 6, 6]])
+        exact = np.array([[1, 4, 4, 4]])
+        bias = np.arange(7)
+
+    monkeypatch.setattr(pointwise_dsp8.pointwise_dsp, "channels", lambda node, graph: Channels)
+    monkeypatch.setattr(pointwise_dsp8, "scaled_stage", lambda stage, bias, channels: channels)
+    monkeypatch.setattr(pointwise_dsp8, "lowered_params", lambda node: type("L", (), {"stage": None}))
+    p = pointwise_dsp8.pairs(None, None)
+    assert p.scaled.tolist() == [[0, 2], [3, 5], [6, 6]]
+    assert p.exact.tolist() == [[1, 4]]
 
 
 def _conv_variants(compiled: Compiled) -> set[str]:
@@ -101,6 +117,16 @@ def test_weight_zero_points_are_bit_exact_on_the_host(tmp_path, monkeypatch, see
         assert_host_c_matches_sim(compiled, seed)
 
 
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 1000), in_c=st.integers(1, 10).map(lambda k: 4 * k), out_c=st.integers(1, 40),
+       width=st.integers(1, 11))
+def test_output_at_the_declared_overlap_limit_is_bit_exact(tmp_path, seed, in_c, out_c, width):
+    """Input and output in the arena, the output starting `overlap_limits` bytes after the input: the quads'
+    order (all four pixels read before any is written), tails included."""
+    compiled = _compiled(pointwise_chain(tmp_path, seed, [in_c, out_c], (1, width)), "cortex-m7")
+    assert_exact_at_declared_overlap(compiled, pointwise_dsp8, seed)
+
+
 qemu = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
                           reason="needs arm-none-eabi-gcc and qemu-system-arm")
 
@@ -114,7 +140,8 @@ def _run_on_core(compiled: Compiled, target: str) -> None:
 
 @qemu
 @pytest.mark.parametrize("target, channels, hw, act, dead, exact, left, clamp", [
-    # groups 1 to 5 (the 2-group loop entered at both offsets), odd pixels, a row of constant channels
+    # groups 1 to 5 (the 2-group loop entered at both offsets), pixel counts past a whole quad (9, 5, 6, 3),
+    # a row of constant channels
     ("cortex-m4", [4, 8, 12, 16, 20, 9], (3, 3), "relu", 6, False, False, False),
     ("cortex-m7", [20, 12, 28, 6], (1, 5), "none", 0, False, True, False),  # the ties correction, left shifts
     # exact blocks after the assembly's, a constant channel stored alone
@@ -128,7 +155,7 @@ def test_pointwise_dsp8_is_bit_exact_on_the_core(tmp_path, monkeypatch, target, 
     compiled = _compiled(pointwise_chain(tmp_path, 3, channels, hw, act, dead), target, left, clamp)
     assert all((s.ties, s.exact, s.clamps) == (act == "none", exact or left, clamp) for s in _specs(compiled))
     last = [n for n in compiled.graph.nodes if n.op == "conv2d"][-1]
-    constant = pointwise_dsp8.channels(last, compiled.graph).constant
+    constant = pointwise_dsp.channels(last, compiled.graph).constant
     assert (constant.size, pointwise_dsp.copies_row(last, compiled.graph)) == (dead, dead > 2)
     if left:
         shifts = [lowered_params(n).stage.shift for n in compiled.graph.nodes if n.op == "conv2d"]

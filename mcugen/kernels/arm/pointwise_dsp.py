@@ -144,21 +144,21 @@ def copies_row(node: Node, graph: Graph) -> bool:
 
 
 def c_params(node: Node, graph: Graph) -> dict[str, int]:
-    return block_params(node, graph, _block_words(geometry(node, graph).in_c))
+    ch, block = channels(node, graph), _block_words(geometry(node, graph).in_c)
+    return block_params(node, graph, block * len(ch.scaled) if ch.scaled.size else 0, block * len(ch.exact))
 
 
-def block_params(node: Node, graph: Graph, block: int) -> dict[str, int]:
-    """The params fields, for a stream of `block` words per block of 4 channels (pointwise_dsp8 shares them)."""
+def block_params(node: Node, graph: Graph, scaled_words: int, exact_words: int) -> dict[str, int]:
+    """The params fields, given the stream's scaled and exact parts in words (pointwise_dsp8 shares them)."""
     g, ch, stage = geometry(node, graph), channels(node, graph), lowered_params(node).stage
     s = spec(node, graph, "speed")
     row = copies_row(node, graph)
-    fields = {"pixels": g.out_h * g.out_w, "in_c": g.in_c, "out_c": g.out_c,
-              "scaled_words": block * len(ch.scaled) if ch.scaled.size else 0,
+    fields = {"pixels": g.out_h * g.out_w, "in_c": g.in_c, "out_c": g.out_c, "scaled_words": scaled_words,
               "constants": 0 if row else len(ch.constant), "row_bytes": g.out_c if row else 0}
     if s.exact or s.clamps:
         fields.update(act_min=stage.act_min, act_max=stage.act_max)
     if s.exact:
-        fields.update(exact_words=block * len(ch.exact), output_offset=stage.output_offset)
+        fields.update(exact_words=exact_words, output_offset=stage.output_offset)
     return fields
 
 
