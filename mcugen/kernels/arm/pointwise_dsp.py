@@ -36,16 +36,7 @@ import numpy as np
 from ...ir import Graph, Node
 from ...targets import Target
 from .. import raster_limit
-from ..conv2d import (  # noqa: F401 - the variant keeps the op's semantics: re-exported for kernel_of
-    float_reference,
-    geometry,
-    lower,
-    lowered_params,
-    macs,
-    output_qparams,
-    quantize_constants,
-    reference,
-)
+from ..conv2d import geometry, lowered_params
 from .common import KernelSource, acc_range, effective_weights, folded_bias, scalable, spec_name
 from .requant import ScaledStage, constant_channels, needs_ties, scaled_stage
 
