@@ -10,7 +10,7 @@ from ..compiler import CalibrationOptions
 from ..errors import UserError
 from ..inputs import Preprocess
 from . import cli
-from .options import model_options, progress
+from .options import model_options, optimize_option, progress
 
 
 def _csv(text: str, kind: type, option: str) -> list[Any]:
@@ -56,9 +56,10 @@ def zoo(version: str, alpha: float, resolution: int, classes: int, seed: int, ou
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "md", "html"]), default="table", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report here instead of printing it.")
 @click.option("--plots", type=click.Path(file_okay=False), help="Folder for MACs/parameters-per-layer PNG and SVG.")
+@optimize_option
 def report(model: str, target: str | None, flash: str | None, ram: str | None, fmt: str, output: str | None,
            plots: str | None, prefix: str, calib: str | None, calib_keys: str | None, calib_method: str,
-           input_scale: float, input_offset: float, layout: str | None) -> None:
+           input_scale: float, input_offset: float, layout: str | None, optimize: str) -> None:
     """Per-layer parameters, MACs and activation bytes; separable-pair savings; flash and RAM."""
     from ..report.cost import analyze
     from ..report.render import render
@@ -67,7 +68,7 @@ def report(model: str, target: str | None, flash: str | None, ram: str | None, f
         raise click.UsageError("--flash/--ram need --target")
     tgt = _with_budget(target, flash, ram) if target else None
     options = CalibrationOptions(calib, calib_keys, calib_method, Preprocess(input_scale, input_offset, layout))
-    result = analyze(model, options, tgt)
+    result = analyze(model, options, tgt, optimize)
     text = render(result, fmt)
     if output:
         Path(output).write_text(text + "\n")

@@ -18,6 +18,7 @@ from ..compiler import CalibrationOptions, Compiled, compile_model
 from ..errors import UserError
 from ..ir import ConvAttrs, Graph, Node
 from ..kernels import activation_inputs, kernel, kernel_of
+from ..passes.select_kernels import DEFAULT_OPTIMIZE
 from ..targets import Target
 
 KINDS = ("standard", "depthwise", "pointwise", "FC", "pool", "add", "softmax")
@@ -269,10 +270,13 @@ def parse_bytes(text: str) -> int:
     return int(value)
 
 
-def analyze(path: str | Path, calib: CalibrationOptions, target: Target | None = None) -> CostReport:
+def analyze(path: str | Path, calib: CalibrationOptions, target: Target | None = None,
+            optimize: str = DEFAULT_OPTIMIZE) -> CostReport:
     """Compile the model at `path` (fallback ranges without calibration data) and cost it."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
-    # Kernel variants differ per target in scratch and overlap, so the arena is the target's own.
-    return cost_report(compile_model(path, calib, target=target.name if target else "host"), target)
+    # Kernel variants differ per target (and --optimize: size keeps pointwise weights int8 on DSP
+    # cores) in scratch, overlap and constants, so arena and flash are the target's own.
+    return cost_report(compile_model(path, calib, target=target.name if target else "host", optimize=optimize),
+                       target)
