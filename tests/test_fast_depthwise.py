@@ -160,7 +160,18 @@ def test_band_limit_by_hand(monkeypatch):
     g = _geometry(8, 1, 1, 4)
     monkeypatch.setattr(depthwise_dsp, "geometry", lambda node, graph: g)
     monkeypatch.setattr(depthwise_dsp, "in_place", lambda geo: True)
+    monkeypatch.setattr(depthwise_dsp, "recopies", lambda node, graph: False)
     assert depthwise_dsp.overlap_limits(None, None) == (8 * 4,)
+
+
+def test_recopy_band_limit_by_hand(monkeypatch):
+    """Stride 2, no padding, 8x8 -> 3x3: band b reads input rows 2b .. 2b + 2 group by group and
+    writes its output row (3 C bytes) between them (lag 0). Band 0 may write its row before
+    its last group reads input row 0, so the output must start a row (3 C bytes) below the input."""
+    g = _geometry(8, 2, 0, 4)
+    monkeypatch.setattr(depthwise_dsp, "geometry", lambda node, graph: g)
+    monkeypatch.setattr(depthwise_dsp, "recopies", lambda node, graph: True)
+    assert depthwise_dsp.overlap_limits(None, None) == (-3 * 4,)
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -178,10 +189,43 @@ def test_output_at_the_declared_overlap_limit_is_bit_exact(tmp_path, monkeypatch
     assert_exact_at_declared_overlap(_lone_depthwise(tmp_path, seed, c, hw, stride, pads, "cortex-m7"), depthwise_dsp, seed)
 
 
-def _lone_depthwise(tmp_path, seed: int, c: int, hw: tuple[int, int], stride: int, pads: list[int], target: str):
+def _lone_depthwise(tmp_path, seed: int, c: int, hw: tuple[int, int], stride: int, pads: list[int], target: str,
+                    optimize: str = "speed"):
     g = OnnxGraph(seed)
     path = saved(tmp_path, g.build([g.depthwise(g.input("x", [1, c, *hw]), stride=stride, pads=pads)]), "dw")
-    return compile_model(path, CalibrationOptions(), target=target)
+    return compile_model(path, CalibrationOptions(), target=target, optimize=optimize)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    seed=st.integers(0, 1000),
+    c=st.integers(1, 16).map(lambda k: 4 * k),
+    hw=st.tuples(st.integers(3, 11), st.integers(3, 24)),
+    pads=st.lists(st.integers(0, 1), min_size=4, max_size=4),
+)
+def test_size_mode_recopies_stride_2_bands_and_is_exact_at_its_overlap_limit(tmp_path, seed, c, hw, pads):
+    """--optimize size, stride 2: bands outermost, every group re-copying its band's rows into a
+    one-group ring; the output `overlap_limits` (lag 0) bytes after the input, host C == simulator."""
+    compiled = _lone_depthwise(tmp_path, seed, c, hw, 2, pads, "cortex-m7", "size")
+    (node,) = compiled.graph.nodes
+    assert depthwise_dsp.spec(node, compiled.graph).recopy
+    assert_exact_at_declared_overlap(compiled, depthwise_dsp, seed)
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
+                    reason="needs arm-none-eabi-gcc and qemu-system-arm")
+@pytest.mark.parametrize("c, hw, pads", [(48, (9, 22), [1, 1, 1, 1]), (24, (8, 29), [0, 0, 1, 1])])
+def test_size_mode_recopying_is_bit_exact_on_the_core(tmp_path, c, hw, pads):
+    """Several groups (a 2 KB ring holds fewer channels than C), odd and even widths, on an
+    emulated Cortex-M4."""
+    compiled = _lone_depthwise(tmp_path, 3, c, hw, 2, pads, "cortex-m4", "size")
+    (node,) = compiled.graph.nodes
+    assert depthwise_dsp.spec(node, compiled.graph).recopy
+    assert depthwise_dsp.c_params(node, compiled.graph)["group"] < c
+    (name,) = compiled.graph.inputs
+    xs = np.random.default_rng(c).integers(-128, 128, (2, *compiled.graph.tensor(name).shape)).astype(np.int8)
+    outputs, _ = run_c(compiled, get_target("cortex-m4"), xs)
+    np.testing.assert_array_equal(outputs, np.stack([sim.run(compiled.graph, x)[0] for x in xs]))
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
