@@ -44,6 +44,7 @@ for ~25% more time on those layers (VWW 6.10 -> 6.19 M instructions).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -183,26 +184,34 @@ def packed_weights(weights: np.ndarray, stride: int) -> np.ndarray:
     return np.stack(words, axis=1).astype(np.uint32).view(np.int32)
 
 
-def c_constants(node: Node, graph: Graph) -> list[tuple[str, np.ndarray]]:
-    """One table: per channel ROW words: bias, its packed weights, q, k, right. Scaled channels:
-    weights and bias times 2^(left+1), right >= 0; constant ones the same stage on zero weights,
-    bias and q (k = 2 * value, right = 1 give the value); exact ones bias, weights, q, shift, -1."""
+def channel_table(node: Node, graph: Graph, biases: np.ndarray,
+                  pack: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """(C, n + 9) int32 rows: the n `biases` columns (int64, wrapped to int32 here), the 6 words
+    `pack` makes of the (9, C) weights (`packed_weights`), q, k, right. Scaled channels: weights and biases
+    times 2^(left+1), right >= 0; constant ones the same stage on zero weights, biases and q
+    (k = 2 * value, right = 1 give the value); exact ones unscaled, q, shift, -1."""
     stage = lowered_params(node).stage
     w = effective_weights(node, graph, CHANNEL_AXIS).T  # (taps, channel)
-    bias = folded_bias(node, graph, stage, CHANNEL_AXIS)
     constant, values, ok = classes(node, graph)
     channels = np.arange(w.shape[1])
-    ss = scaled_stage(stage, bias, channels[ok])
+    ss = scaled_stage(stage, np.zeros(w.shape[1], np.int64), channels[ok])
     scale = np.ones(w.shape[1], np.int64)
     scale[ok] = ss.scale
     scale[constant] = 0
-    tail = np.stack([bias, stage.multiplier, stage.shift, np.full_like(bias, -1)], axis=1).astype(np.int64)
-    tail[ok] = np.stack([ss.bias, ss.multiplier, ss.k, ss.right], axis=1)
-    tail[constant] = np.stack([0 * values[constant], 0 * values[constant], 2 * values[constant],
-                               np.ones_like(values[constant])], axis=1)
-    packed = packed_weights(w * scale, geometry(node, graph).stride_w).astype(np.int64)
-    table = np.concatenate([tail[:, :1], packed, tail[:, 1:]], axis=1)
-    return [("table", table.astype(np.int32).ravel())]
+    tail = np.stack([stage.multiplier, stage.shift, np.full(w.shape[1], -1)], axis=1).astype(np.int64)
+    tail[ok] = np.stack([ss.multiplier, ss.k, ss.right], axis=1)
+    tail[constant] = np.stack([0 * values[constant], 2 * values[constant], np.ones_like(values[constant])], axis=1)
+    wrapped = ((np.asarray(biases, np.int64) + (1 << 31)) % (1 << 32)) - (1 << 31)
+    scaled = ((wrapped * scale[:, None]) + (1 << 31)) % (1 << 32) - (1 << 31)
+    packed = pack(w * scale).astype(np.int64)
+    return np.concatenate([scaled, packed, tail], axis=1).astype(np.int32)
+
+
+def c_constants(node: Node, graph: Graph) -> list[tuple[str, np.ndarray]]:
+    """One table: per channel ROW words, `channel_table`'s with the folded bias."""
+    bias = folded_bias(node, graph, lowered_params(node).stage, CHANNEL_AXIS)
+    stride = geometry(node, graph).stride_w
+    return [("table", channel_table(node, graph, bias[:, None], lambda w: packed_weights(w, stride)).ravel())]
 
 
 def scratch_bytes(node: Node, graph: Graph) -> int:
