@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from mcugen import sim
 from mcugen.compiler import CalibrationOptions, compile_model
-from mcugen.kernels.arm import depthwise_dsp, depthwise_mve
+from mcugen.kernels.arm import depthwise_dsp, depthwise_mve, depthwise_tiny_dsp
 from mcugen.kernels.arm.depthwise_dsp import group_size, packed_weights
 from mcugen.kernels.conv2d import ConvGeometry, geometry
 from mcugen.targets import get_target
@@ -25,6 +25,12 @@ from variant_checks import (
     refuse_scaled,
     unit_scales,
 )
+
+
+@pytest.fixture(autouse=True)
+def _no_tiny_variant(monkeypatch):
+    """These tests are depthwise_dsp's: its small shapes would otherwise go to depthwise_tiny_dsp."""
+    monkeypatch.setattr(depthwise_tiny_dsp, "MAX_OUTPUTS", 0)
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -15,12 +15,12 @@ from types import ModuleType
 
 from ...ir import Graph, IRError, Node
 from ...targets import Target
-from . import (add_dsp, conv_dsp, conv_mve, depthwise_dsp, depthwise_mve, pointwise_dsp, pointwise_dsp8,
-               pointwise_mve)
+from . import (add_dsp, conv_dsp, conv_mve, depthwise_dsp, depthwise_mve, depthwise_tiny_dsp, pointwise_dsp,
+               pointwise_dsp8, pointwise_mve)
 
 # In order of preference: the first that applies to a node is chosen.
 VARIANTS: tuple[ModuleType, ...] = (depthwise_mve, conv_mve, pointwise_mve, pointwise_dsp8, pointwise_dsp,
-                                    depthwise_dsp, conv_dsp, add_dsp)
+                                    depthwise_tiny_dsp, depthwise_dsp, conv_dsp, add_dsp)
 _BY_NAME = {m.NAME: m for m in VARIANTS}
 
 
