@@ -112,6 +112,13 @@ def test_vww_runs_its_two_last_depthwise_layers_tiny():
     assert {v for i, v in variants.items() if i not in (23, 25)} == {"depthwise_dsp"}
 
 
+
+def test_size_mode_keeps_the_shared_depthwise_function():
+    """--optimize size: one depthwise_dsp function serves every layer, no per-layer code."""
+    compiled = compile_model(VWW, CalibrationOptions(VWW_PHOTOS, preprocess=Preprocess(1 / 255)), target="cortex-m7",
+                             optimize="size")
+    assert {n.variant for n in compiled.graph.nodes if n.op == "depthwise_conv2d"} == {"depthwise_dsp"}
+
 def test_no_overlap_is_declared():
     """Channel by channel over every pixel: a planner overlap would let channel 0's outputs
     overwrite inputs later channels read."""

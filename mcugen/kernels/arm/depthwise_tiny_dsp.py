@@ -123,8 +123,8 @@ class TinySpec:
 
 
 def applies(node: Node, graph: Graph, target: Target) -> bool:
-    if node.op != OP or not target.has_dsp:
-        return False
+    if node.op != OP or not target.has_dsp or graph.meta.get("optimize") == "size":
+        return False  # size mode: one shared depthwise_dsp function, not a function per layer
     g = geometry(node, graph)
     return ((g.kernel_h, g.kernel_w) == (3, 3) and g.stride_h == g.stride_w and g.stride_h in (1, 2)
             and g.in_c == g.out_c and g.out_h * g.out_w <= MAX_OUTPUTS and not _tiles_exactly(g))
