@@ -81,4 +81,9 @@ def folded_bias(node: Node, graph: Graph, stage: OutputStage, axis: int) -> np.n
     is the reference's, which lower_output_stage keeps within int32."""
     _, bias = constants(node, graph)
     folded = bias.data.astype(np.int64) + stage.input_offset * effective_weights(node, graph, axis).sum(axis=1)
-    return ((folded + (1 << 31)) % (1 << 32)) - (1 << 31)
+    return wrap_int32(folded)
+
+
+def wrap_int32(x: np.ndarray) -> np.ndarray:
+    """int64 values wrapped to int32's range (still int64), as a 32-bit register holds them."""
+    return ((np.asarray(x, np.int64) + (1 << 31)) % (1 << 32)) - (1 << 31)

@@ -53,7 +53,7 @@ from ...ir import Graph, Node
 from ...targets import Target
 from .. import NO_READ, raster_limit
 from ..conv2d import ConvGeometry, geometry, lowered_params
-from .common import KernelSource, acc_range, effective_weights, folded_bias, scalable, spec_name
+from .common import KernelSource, acc_range, effective_weights, folded_bias, scalable, spec_name, wrap_int32
 from .requant import constant_channels, needs_ties, scaled_stage
 
 OP = "depthwise_conv2d"
@@ -201,8 +201,7 @@ def channel_table(node: Node, graph: Graph, biases: np.ndarray,
     tail = np.stack([stage.multiplier, stage.shift, np.full(w.shape[1], -1)], axis=1).astype(np.int64)
     tail[ok] = np.stack([ss.multiplier, ss.k, ss.right], axis=1)
     tail[constant] = np.stack([0 * values[constant], 2 * values[constant], np.ones_like(values[constant])], axis=1)
-    wrapped = ((np.asarray(biases, np.int64) + (1 << 31)) % (1 << 32)) - (1 << 31)
-    scaled = ((wrapped * scale[:, None]) + (1 << 31)) % (1 << 32) - (1 << 31)
+    scaled = wrap_int32(wrap_int32(biases) * scale[:, None])
     packed = pack(w * scale).astype(np.int64)
     return np.concatenate([scaled, packed, tail], axis=1).astype(np.int32)
 
