@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs everything mcugen needs on a fresh Debian machine (run as root):
-# the Arm toolchain, QEMU and C checkers from apt, mcugen and its dev extras from pip.
+# the Arm toolchain, QEMU and C checkers from apt (clang with its sanitizer runtimes, a
+# recommendation apt skips here), mcugen and its dev extras from pip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-    gcc libc6-dev binutils make cmake gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang cppcheck \
+    gcc libc6-dev binutils make cmake gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang libclang-rt-dev cppcheck \
     > /dev/null
 if ! python3 -m pip --version > /dev/null 2>&1; then
     apt-get install -y -qq --no-install-recommends python3 python3-pip > /dev/null
