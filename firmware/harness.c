@@ -72,9 +72,20 @@ static void end_line(void)
 }
 
 #ifdef MCUGEN_PROFILE_H
-static uint32_t marks[HARNESS_NUM_LAYERS + 1];
+static uint32_t spent[HARNESS_NUM_LAYERS + 1]; /* ticks charged to each layer (the last: after it) */
+static uint32_t since;                     /* when the running charge began */
+static unsigned charged;                   /* the layer being charged */
 static unsigned next_mark; /* hooks must come in order 0..NUM_LAYERS, once each */
 static int marks_out_of_order;
+
+static void charge(uint32_t now, unsigned layer)
+{
+    if (next_mark > 0u) {
+        spent[charged] += now - since;
+    }
+    since = now;
+    charged = layer;
+}
 
 void mcugen_harness_mark(unsigned layer)
 {
@@ -83,8 +94,20 @@ void mcugen_harness_mark(unsigned layer)
         marks_out_of_order = 1;
         return;
     }
-    marks[layer] = now;
+    charge(now, layer);
     next_mark++;
+}
+
+/* Between begin and end the running layer works for the one before it (MCUGEN_FEED_BEGIN). */
+void mcugen_harness_feed(int begin)
+{
+    uint32_t now = harness_clock_ticks();
+    unsigned layer = next_mark - 1u;
+    if (next_mark == 0u || layer == 0u || layer >= HARNESS_NUM_LAYERS) {
+        marks_out_of_order = 1;
+        return;
+    }
+    charge(now, begin ? layer - 1u : layer);
 }
 
 static int report_layers(unsigned input)
@@ -97,9 +120,12 @@ static int report_layers(unsigned input)
     put_uint(input);
     for (layer = 0; layer < HARNESS_NUM_LAYERS; layer++) {
         put_char(' ');
-        put_uint(marks[layer + 1u] - marks[layer]);
+        put_uint(spent[layer]);
     }
     end_line();
+    for (layer = 0; layer <= HARNESS_NUM_LAYERS; layer++) {
+        spent[layer] = 0;
+    }
     next_mark = 0;
     return 0;
 }

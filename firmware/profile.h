@@ -6,6 +6,11 @@
 
 void mcugen_harness_mark(unsigned layer);
 
+void mcugen_harness_feed(int begin);
+
 #define MCUGEN_LAYER_HOOK(index) mcugen_harness_mark((unsigned)(index))
+/* a layer running the previous one row by row: charge that work to the previous layer */
+#define MCUGEN_FEED_BEGIN() mcugen_harness_feed(1)
+#define MCUGEN_FEED_END() mcugen_harness_feed(0)
 
 #endif
