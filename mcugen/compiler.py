@@ -18,6 +18,7 @@ from .passes import canonicalize
 from .passes.lower_qparams import lower_qparams
 from .passes.quantize import quantize
 from .passes.select_kernels import DEFAULT_OPTIMIZE, OPTIMIZE, select_kernels
+from .passes.stream_rows import stream_rows
 from .plan import Plan, plan_memory
 from .quant.calibrate import calibrate, fallback_ranges
 
@@ -79,7 +80,7 @@ def compile_model(path: str | Path, calib: CalibrationOptions, progress: Progres
         qparams = calibrate(float_graph, samples, calib.method, report)
     else:
         qparams = fallback_ranges(float_graph)
-    graph = select_kernels(lower_qparams(quantize(float_graph, qparams)))
+    graph = stream_rows(select_kernels(lower_qparams(quantize(float_graph, qparams))))
     return Compiled(Path(path).stem, float_graph, graph, plan_memory(graph), calib.path is not None, preprocess)
 
 
@@ -90,7 +91,7 @@ def _compile_prequantized(model: onnx.ModelProto, path: Path, preprocess: Prepro
     graph = canonicalize(imported.graph)
     qparams, notes = model_qparams(imported, graph)
     graph = graph.replace(meta={**graph.meta, "target": target, "optimize": optimize, "prequantized_notes": notes})
-    graph = select_kernels(lower_qparams(quantize(graph, qparams)))
+    graph = stream_rows(select_kernels(lower_qparams(quantize(graph, qparams))))
     if preprocess.layout is None:
         preprocess = dataclasses.replace(preprocess, layout=graph.meta.get("input_layout", "nhwc"))
     return Compiled(path.stem, None, graph, plan_memory(graph), False, preprocess)

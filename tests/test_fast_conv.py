@@ -172,13 +172,15 @@ def test_every_shape_builds_and_is_bit_exact_on_the_emulated_cores(tmp_path, mon
 
 def test_a_weight_zero_point_rides_in_the_int16_weights(tmp_path):
     """Pre-quantized uint8 models (per-tensor weight zero point, e.g. the Coral MobileNet) take
-    the variants with w + weight_offset packed; the whole model on the host."""
+    the variants with w + weight_offset packed, the strided depthwise layers fed by their
+    pointwise ones (passes/stream_rows.py); the whole model on the host."""
     path = shared("models/coral_mobilenet_v1_0.5_160_quant.onnx")
     compiled = compile_model(path, CalibrationOptions(), target="cortex-m7")
     first = compiled.graph.nodes[0]
     assert first.variant == "conv_dsp" and conv_dsp.lowered_params(first).stage.weight_offset != 0
     weighted = [n for n in compiled.graph.nodes if n.op in ("conv2d", "depthwise_conv2d")]
-    assert {n.variant for n in weighted[1:]} == {"pointwise_dsp", "depthwise_dsp"}
+    assert {n.variant for n in weighted[1:]} == {"pointwise_dsp", "depthwise_dsp", "pointwise_ring_dsp",
+                                                 "depthwise_fed_dsp"}
     assert_host_c_matches_sim(compiled, 11, count=1)
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mcugen import sim
+from mcugen import compiler, sim
 from mcugen.compiler import CalibrationOptions, compile_model
 from mcugen.kernels.arm import depthwise_dsp, depthwise_mve, depthwise_tiny_dsp
 from mcugen.kernels.arm.depthwise_dsp import group_size, packed_weights
@@ -29,8 +29,10 @@ from variant_checks import (
 
 @pytest.fixture(autouse=True)
 def _no_tiny_variant(monkeypatch):
-    """These tests are depthwise_dsp's: its small shapes would otherwise go to depthwise_tiny_dsp."""
+    """These tests are depthwise_dsp's: its small shapes would otherwise go to depthwise_tiny_dsp,
+    and a strided layer after a pointwise one to depthwise_fed_dsp (tests/test_fast_fed.py)."""
     monkeypatch.setattr(depthwise_tiny_dsp, "MAX_OUTPUTS", 0)
+    monkeypatch.setattr(compiler, "stream_rows", lambda graph: graph)
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -8,6 +8,7 @@ import numpy as np
 from .. import __version__
 from ..ir import Graph, IRError, check_stage
 from ..kernels import activation_inputs, kernel_of
+from ..kernels.arm import feeder, streamed
 from ..kernels.arm.common import KernelSource
 from ..passes.select_kernels import DEFAULT_OPTIMIZE
 from ..plan import Plan
@@ -38,6 +39,7 @@ class Layer:
     params_name: str
     fields: tuple[tuple[str, int], ...]  # empty: the function takes no params struct (a specialised variant)
     args: tuple[str, ...]
+    call: bool = True  # False: a streamed layer, which the next layer's function runs
 
 
 def c_array_body(array: np.ndarray) -> str:
@@ -63,18 +65,28 @@ def _buffer(graph: Graph, plan: Plan, names: Names, tensor: str) -> str:
 
 def _layers(graph: Graph, plan: Plan, names: Names) -> tuple[list[Layer], list[ConstArray], list[KernelSource]]:
     layers, arrays, sources = [], [], {}
+    index = {node.name: i for i, node in enumerate(graph.nodes)}
+    constants: dict[int, list[str]] = {}
     for i, node in enumerate(graph.nodes):
         module = kernel_of(node)
         source = None
         if node.variant != "portable":  # a specialised variant brings its own function (shared when identical)
             source = module.c_kernel(node, graph, graph.meta.get("optimize", DEFAULT_OPTIMIZE))
             sources.setdefault(source.name, source)
-        args = [_buffer(graph, plan, names, t) for t in activation_inputs(node, graph)]
-        args.append(_buffer(graph, plan, names, node.outputs[0]))
+        fed = feeder(node, graph)
+        # a fed layer's function runs its feeder too: the feeder's params, input and constants come with its own
+        reads = node if fed is None else fed
+        args = [f"&{names.layer_params(index[fed.name])}"] if fed is not None else []
+        args += [_buffer(graph, plan, names, t) for t in activation_inputs(reads, graph)]
+        args.append(_buffer(graph, plan, names, node.outputs[0]) if not streamed(node) else "0")
+        constants[i] = []
         for role, data in module.c_constants(node, graph):
             const = ConstArray(names.layer_constant(i, role), c_type(data.dtype), data.size, c_array_body(data))
             arrays.append(const)
-            args.append(const.name)
+            constants[i].append(const.name)
+        args += constants[i]
+        if fed is not None:
+            args += constants[index[fed.name]]
         if module.SCRATCH:
             scratch = scratch_name(i)
             args.append(f"&{names.arena}.bytes[{plan.offsets[scratch]}]" if scratch in plan.offsets else "0")
@@ -84,7 +96,8 @@ def _layers(graph: Graph, plan: Plan, names: Names) -> tuple[list[Layer], list[C
                           f"but its function takes {source.params or 'no params struct'}")
         layers.append(
             Layer(i, c_comment(node.name), node.op, source.name if source else kernel_function(node.op),
-                  source.params if source else params_type(node.op), names.layer_params(i), fields, tuple(args))
+                  source.params if source else params_type(node.op), names.layer_params(i), fields, tuple(args),
+                  not streamed(node))
         )
     return layers, arrays, list(sources.values())
 

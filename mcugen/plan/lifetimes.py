@@ -2,7 +2,9 @@
 
 Steps are node indices. A buffer is live from the step that writes it to the last
 step that reads it, inclusive: at step s every buffer with first <= s <= last is
-in use at once. Scratch buffers live for their one step.
+in use at once. Scratch buffers live for their one step. A streamed node (a pointwise run
+row by row inside the depthwise after it, passes/stream_rows.py) reads its input during the
+next step and its output lives in that step's scratch.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from dataclasses import dataclass
 
 from ..ir import Graph
 from ..kernels import activation_inputs, kernel_of
+from ..kernels.arm import streamed
 
 ALIGNMENT = 4  # bytes; word-aligned buffers let kernels use 32-bit loads
 
@@ -53,11 +56,14 @@ def lifetimes(graph: Graph, io_in_arena: bool = False) -> list[Buffer]:
     last: dict[str, int] = {name: 0 for name in graph.inputs}
     scratch: list[Buffer] = []
     for step, node in enumerate(graph.nodes):
+        # a streamed node runs inside the next one's step: its output is never a buffer, its input lives on
+        inside = streamed(node)
         for name in node.outputs:
-            first[name] = last[name] = step
+            if not inside:
+                first[name] = last[name] = step
         for name in node.inputs:
             if name in first:
-                last[name] = step
+                last[name] = step + inside
         size = kernel_of(node).scratch_bytes(node, graph)
         if size > 0:
             scratch.append(Buffer(scratch_name(step), aligned(size), step, step))

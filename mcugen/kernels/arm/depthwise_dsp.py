@@ -74,10 +74,18 @@ class DepthwiseSpec:
     clamps: bool  # the activation narrows the int8 range
     ties: bool  # negative ties need the sign correction
     recopy: bool  # bands outermost, each group re-copying its band's rows (module docstring)
+    feed_fn: str = ""  # depthwise_fed_dsp: the pointwise function writing the ring rows, instead of the copy
+    feed_params: str = ""  # its params struct type
+    shape: tuple[int, ...] = ()  # fed: (channels, plane_w, full blocks a row), the full blocks' immediates
+
+    @property
+    def fed(self) -> bool:
+        return bool(self.feed_fn)
 
     @property
     def params(self) -> str:
-        return f"mcugen_dw_dsp{'_exact' if self.exact else '_clamp' if self.clamps else ''}_params"
+        kind = '_exact' if self.exact else '_clamp' if self.clamps else ''
+        return f"mcugen_dw_dsp{kind}{'_fed' if self.fed else ''}_params"
 
 
 def applies(node: Node, graph: Graph, target: Target) -> bool:

@@ -59,11 +59,13 @@ class PointwiseSpec:
     exact: bool  # some channels need the portable output stage
     clamps: bool  # the activation narrows the int8 range
     ties: bool  # negative ties need the sign correction
+    ring: bool = False  # outputs go to a depthwise ring as int16 (pointwise_ring_dsp), not to NHWC int8
 
     @property
     def params(self) -> str:
         """The params struct type: its fields are those this structure reads (cppcheck flags unread ones)."""
-        return f"mcugen_pw_dsp{'_exact' if self.exact else '_clamp' if self.clamps else ''}_params"
+        kind = '_exact' if self.exact else '_clamp' if self.clamps else ''
+        return f"mcugen_pw_dsp{kind}{'_ring' if self.ring else ''}_params"
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,16 +118,16 @@ def packed_weights(weights: np.ndarray, blocks: np.ndarray, scale: np.ndarray) -
     return np.ascontiguousarray(w).view("<i4").reshape(len(blocks), -1).astype(np.int32)
 
 
-def spec(node: Node, graph: Graph, optimize: str) -> PointwiseSpec:
+def spec(node: Node, graph: Graph, optimize: str, ring: bool = False) -> PointwiseSpec:
     unroll = 8 if optimize == "speed" else 2  # in_c is a multiple of 4: the words, of 2
     stage, ch = lowered_params(node).stage, channels(node, graph)
     exact, clamps, ties = bool(ch.exact.size), stage.act_min > -128 or stage.act_max < 127, needs_ties(stage)
-    return PointwiseSpec(spec_name("mcugen_pw_dsp", (unroll, int(exact), int(clamps), int(ties))),
-                         unroll, exact, clamps, ties)
+    values = (unroll, int(exact), int(clamps), int(ties), *(("r",) if ring else ()))
+    return PointwiseSpec(spec_name("mcugen_pw_dsp", values), unroll, exact, clamps, ties, ring)
 
 
-def c_kernel(node: Node, graph: Graph, optimize: str) -> KernelSource:
-    s = spec(node, graph, optimize)
+def c_kernel(node: Node, graph: Graph, optimize: str, ring: bool = False) -> KernelSource:
+    s = spec(node, graph, optimize, ring)
     return KernelSource(s.fn, "kernels/arm/pointwise_dsp.c.j2", s, ("mcugen_dsp.h",), s.params)
 
 
@@ -164,33 +166,34 @@ def _stream(blocks: np.ndarray, bias: np.ndarray, weights: np.ndarray, rows: lis
     return np.concatenate([b, b, weights, per_channel], axis=1).ravel()
 
 
-def stream_words(node: Node, graph: Graph) -> np.ndarray:
-    """The scaled blocks' stream, then the exact blocks' (q, shift in the k word, the bias unscaled)."""
+def stream_words(node: Node, graph: Graph, channel_bytes: int = 1) -> np.ndarray:
+    """The scaled blocks' stream, then the exact blocks' (q, shift in the k word, the bias unscaled). A
+    channel's output goes `channel_bytes` times its index past the pixel's (1: NHWC; a ring's plane)."""
     ch, stage = channels(node, graph), lowered_params(node).stage
     w = effective_weights(node, graph, CHANNEL_AXIS)
     parts = []
     if ch.scaled.size:
         s = ch.stage
         parts.append(_stream(ch.scaled, s.bias, packed_weights(w, ch.scaled, s.scale),
-                             [s.multiplier, s.k, s.right, ch.scaled]))
+                             [s.multiplier, s.k, s.right, ch.scaled * channel_bytes]))
     if ch.exact.size:
         e = ch.exact.ravel()
         parts.append(_stream(ch.exact, ch.bias[e], packed_weights(w, ch.exact, np.ones(e.size, np.int64)),
-                             [stage.multiplier[e], stage.shift[e], np.zeros_like(e), e]))
+                             [stage.multiplier[e], stage.shift[e], np.zeros_like(e), e * channel_bytes]))
     return np.concatenate(parts).astype(np.int32) if parts else np.zeros(1, np.int32)
 
 
-def fills(node: Node, graph: Graph) -> np.ndarray:
-    """(channel, value) per constant channel, or the row: their values at their channels as bytes
-    in int32 words (the other channels' bytes are overwritten)."""
+def fills(node: Node, graph: Graph, channel_bytes: int = 1) -> np.ndarray:
+    """(channel offset, value) per constant channel, or (NHWC only) the row: their values at their
+    channels as bytes in int32 words (the other channels' bytes are overwritten)."""
     ch = channels(node, graph)
-    if copies_row(node, graph):
+    if channel_bytes == 1 and copies_row(node, graph):
         out_c = geometry(node, graph).out_c
         row = np.zeros(-(-out_c // 4) * 4, np.int8)
         row[ch.constant] = ch.values
         return row.view("<i4").astype(np.int32)
     if ch.constant.size:
-        return np.stack([ch.constant, ch.values], axis=1).astype(np.int32).ravel()
+        return np.stack([ch.constant * channel_bytes, ch.values], axis=1).astype(np.int32).ravel()
     return np.zeros(2, np.int32)
 
 

@@ -1,0 +1,77 @@
+"""depthwise_conv2d 3x3 stride 2 (depthwise_dsp) fed row by row by the pointwise layer before it
+(pointwise_ring_dsp), which writes its int16 ring directly: no NHWC intermediate, no copy.
+
+The function takes the feeder's params, its NHWC input and its constants besides its own
+table. Per output row it has the feeder produce the input rows the row is first to need into
+their ring slots (a padding row: the slot filled with the zero point), then runs
+depthwise_dsp's blocks (`_rows`, unchanged) on the ring. One channel group: the feeder writes
+a row of every channel at once. Scratch: the ring (three slots of every channel's plane row),
+then the feeder's pixel pair.
+
+In profiling builds MCUGEN_FEED_BEGIN / MCUGEN_FEED_END around the feeder's rows charge their
+instructions to the feeder's layer (the previous one), so per-layer counts stay per layer.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ...ir import Graph, Node
+from ...targets import Target
+from ..conv2d import geometry
+from . import depthwise_dsp, pointwise_ring_dsp
+from .common import KernelSource, spec_name
+
+OP = "depthwise_conv2d"
+NAME = "depthwise_fed_dsp"
+SCRATCH = True
+
+
+def applies(node: Node, graph: Graph, target: Target) -> bool:
+    return False
+
+
+def feeder(node: Node, graph: Graph) -> Node:
+    producer = graph.producer(node.inputs[0])
+    assert producer is not None and producer.variant == pointwise_ring_dsp.NAME
+    return producer
+
+
+def spec(node: Node, graph: Graph) -> depthwise_dsp.DepthwiseSpec:
+    s, g = depthwise_dsp.spec(node, graph), geometry(node, graph)
+    feed = pointwise_ring_dsp.c_kernel(feeder(node, graph), graph, graph.meta.get("optimize", "speed"))
+    shape = (g.in_c, depthwise_dsp.plane_width(g), g.out_w // 3)
+    fn = spec_name("mcugen_dw_dsp", (s.stride, int(s.exact), int(s.clamps), int(s.ties), "f", *shape, feed.name))
+    return dataclasses.replace(s, fn=fn, feed_fn=feed.name, feed_params=feed.params, shape=shape)
+
+
+def c_kernel(node: Node, graph: Graph, optimize: str) -> KernelSource:
+    s = spec(node, graph)
+    return KernelSource(s.fn, "kernels/arm/depthwise_dsp.c.j2", s, ("mcugen_dsp.h",), s.params)
+
+
+def c_params(node: Node, graph: Graph) -> dict[str, int]:
+    """depthwise_dsp's, one group of every channel, and the feeder's input bytes per row."""
+    fields = depthwise_dsp.c_params(node, graph)
+    fields["group"] = fields["channels"]
+    fg = geometry(feeder(node, graph), graph)
+    fields["feed_row"] = fg.in_w * fg.in_c
+    return fields
+
+
+def c_constants(node: Node, graph: Graph) -> list[tuple[str, np.ndarray]]:
+    return depthwise_dsp.c_constants(node, graph)
+
+
+def ring_bytes(node: Node, graph: Graph) -> int:
+    g = geometry(node, graph)
+    return depthwise_dsp.slots(g) * g.in_c * depthwise_dsp.plane_width(g) * 4
+
+
+def scratch_bytes(node: Node, graph: Graph) -> int:
+    return ring_bytes(node, graph) + pointwise_ring_dsp.pair_bytes(feeder(node, graph), graph)
+
+
+def overlap_limits(node: Node, graph: Graph) -> tuple[int | None, ...]:
+    return (None,)  # its activation input never sits in the arena

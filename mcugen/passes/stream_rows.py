@@ -1,0 +1,39 @@
+"""Run a DSP pointwise layer inside the stride-2 DSP depthwise layer that reads it, row by row.
+
+After select_kernels: where a pointwise_dsp node's output is read only by the very next node,
+a stride-2 depthwise_dsp (not re-copying, i.e. not `--optimize size`), and that layer's ring
+of every channel is smaller than the tensor, both switch variant: the pointwise to
+pointwise_ring_dsp (writes the depthwise's int16 ring rows, no tensor), the depthwise to
+depthwise_fed_dsp (calls it per row, no copy). The graph's semantics are untouched: the
+same nodes compute the same int8 values; only where the intermediate lives changes
+(mcugen/kernels/arm/pointwise_ring_dsp.py has the numbers).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from ..ir import Graph, check_stage
+from ..kernels.arm import depthwise_dsp, depthwise_fed_dsp, pointwise_dsp, pointwise_ring_dsp
+from ..kernels.conv2d import geometry
+
+
+def _streams(graph: Graph, first: int) -> bool:
+    producer, reader = graph.nodes[first], graph.nodes[first + 1]
+    (out,) = producer.outputs
+    if producer.variant != pointwise_dsp.NAME or reader.variant != depthwise_dsp.NAME:
+        return False
+    if out in graph.outputs or [n.name for n in graph.consumers(out)] != [reader.name]:
+        return False
+    if geometry(reader, graph).stride_h != 2 or depthwise_dsp.recopies(reader, graph):
+        return False
+    return depthwise_fed_dsp.ring_bytes(reader, graph) < graph.tensor(out).nbytes
+
+
+def stream_rows(graph: Graph) -> Graph:
+    check_stage(graph, "lowered")
+    nodes = list(graph.nodes)
+    for i in range(len(nodes) - 1):
+        if _streams(graph, i):
+            nodes[i] = dataclasses.replace(nodes[i], variant=pointwise_ring_dsp.NAME)
+            nodes[i + 1] = dataclasses.replace(nodes[i + 1], variant=depthwise_fed_dsp.NAME)
+    return graph.replace(nodes=tuple(nodes))

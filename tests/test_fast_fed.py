@@ -1,0 +1,143 @@
+"""A pointwise layer streamed row by row into the stride-2 depthwise after it
+(passes/stream_rows.py: pointwise_ring_dsp feeding depthwise_fed_dsp) computes exactly the
+simulator's int8, on the host and on the core, and its intermediate never takes arena space."""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from mcugen import sim
+from mcugen.bench import bench
+from mcugen.compiler import CalibrationOptions, compile_model
+from mcugen.kernels.arm import depthwise_fed_dsp, depthwise_tiny_dsp
+from mcugen.plan.execute import run_in_arena
+from mcugen.plan.lifetimes import lifetimes, scratch_name
+from mcugen.targets import get_target
+from mcugen.verify import run_c
+from fast_cases import saved
+from onnx_builders import OnnxGraph
+from variant_checks import assert_host_c_matches_sim, first, refuse_scaled, unit_scales
+
+FED = ["pointwise_ring_dsp", "depthwise_fed_dsp"]
+needs_qemu = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
+                                reason="needs arm-none-eabi-gcc and qemu-system-arm")
+
+
+@pytest.fixture(autouse=True)
+def _no_tiny_variant(monkeypatch):
+    """Small outputs would otherwise go to depthwise_tiny_dsp, which is never fed."""
+    monkeypatch.setattr(depthwise_tiny_dsp, "MAX_OUTPUTS", 0)
+
+
+def _net(tmp_path, seed: int, in_c: int, c: int, hw: tuple[int, int], pads: list[int], pw_act: str, relu6: bool,
+         dead: int = 0) -> str:
+    """1x1 conv (in_c -> c, then `pw_act`), 3x3 depthwise stride 2 (then ReLU6 if `relu6`), 1x1 conv back to in_c:
+    the depthwise's output feeds a layer that is not streamed."""
+    g = OnnxGraph(seed)
+    x = g.conv(g.input("x", [1, in_c, *hw]), c, kernel=1, pads=[0, 0, 0, 0])
+    x = g.relu(x) if pw_act == "relu" else g.clip(x) if pw_act == "relu6" else x
+    y = g.depthwise(x, stride=2, pads=pads)
+    y = g.clip(y) if relu6 else y
+    return saved(tmp_path, g.build([g.conv(y, in_c, kernel=1, pads=[0, 0, 0, 0])]), f"fed{seed}", dead)
+
+
+def _variants(compiled) -> list[str]:
+    return [n.variant for n in compiled.graph.nodes[:2]]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    seed=st.integers(0, 1000),
+    in_c=st.integers(1, 3).map(lambda k: 4 * k),
+    c=st.integers(1, 8).map(lambda k: 4 * k),
+    hw=st.tuples(st.integers(7, 13), st.integers(3, 14)),
+    pads=st.lists(st.integers(0, 1), min_size=4, max_size=4),
+    pw_act=st.sampled_from(["none", "relu", "relu6"]),
+    relu6=st.booleans(),
+    dead=st.integers(0, 2),
+    exact=st.integers(0, 2),
+    unit_scale=st.booleans(),
+)
+def test_fed_pair_is_bit_exact_on_the_host(tmp_path, monkeypatch, seed, in_c, c, hw, pads, pw_act, relu6, dead, exact,
+                                          unit_scale):
+    """Heights, odd and even widths, every padding; the feeder with and without clamps; dead and
+    exact channels in both layers; shifts of 0 and left shifts in the depthwise."""
+    if hw[1] + pads[1] + pads[3] < 3:
+        return  # no output column
+    refuse_scaled(monkeypatch, first(exact))
+    compiled = compile_model(_net(tmp_path, seed, in_c, c, hw, pads, pw_act, relu6, dead), CalibrationOptions(),
+                             target="cortex-m7")
+    assume(_variants(compiled) == FED)  # the ring of a few rows can outweigh a short tensor: then nothing is fed
+    if unit_scale:
+        compiled = unit_scales(compiled, "depthwise_conv2d")
+    assert_host_c_matches_sim(compiled, seed)
+
+
+def test_the_intermediate_lives_in_the_ring_not_the_arena(tmp_path):
+    """The streamed tensor has no buffer; the feeder's input lives through the depthwise's step,
+    next to the ring and the feeder's pixel pair; the planned arena computes the simulator's result."""
+    compiled = compile_model(_net(tmp_path, 1, 8, 16, (12, 12), [0, 0, 1, 1], "relu", False), CalibrationOptions(),
+                             target="cortex-m7")
+    graph, plan = compiled.graph, compiled.plan
+    assert _variants(compiled) == FED
+    pw, dw = graph.nodes[:2]
+    buffers = {b.name: b for b in lifetimes(graph, io_in_arena=True)}
+    assert pw.outputs[0] not in buffers and pw.outputs[0] not in plan.offsets
+    assert buffers[pw.inputs[0]].last == 1
+    assert buffers[scratch_name(1)].size == depthwise_fed_dsp.scratch_bytes(dw, graph)
+    assert scratch_name(0) not in buffers
+    x = np.random.default_rng(0).integers(-128, 128, graph.tensor(graph.inputs[0]).shape).astype(np.int8)
+    io_plan = compiled.replan(io_in_arena=True).plan
+    np.testing.assert_array_equal(run_in_arena(graph, io_plan, x)[0], sim.run(graph, x)[0])
+
+
+@pytest.mark.parametrize("target, optimize, c, hw, expected", [
+    ("cortex-m7", "size", 16, (12, 12), ["pointwise_dsp8", "depthwise_dsp"]),  # size mode re-copies instead
+    ("cortex-m55", "speed", 16, (12, 12), ["pointwise_mve", "depthwise_mve"]),  # Helium reads NHWC as it is
+    ("cortex-m7", "speed", 16, (3, 12), ["pointwise_dsp", "depthwise_dsp"]),  # a 3-row ring is no smaller
+])
+def test_streaming_needs_the_dsp_pair_and_a_smaller_ring(tmp_path, target, optimize, c, hw, expected):
+    compiled = compile_model(_net(tmp_path, 2, 8, c, hw, [1, 1, 1, 1], "none", False), CalibrationOptions(),
+                             target=target, optimize=optimize)
+    assert _variants(compiled) == expected
+
+
+@needs_qemu
+@pytest.mark.parametrize("target, c, hw, pads, relu6, exact", [
+    ("cortex-m4", 16, (12, 12), [0, 0, 1, 1], False, 0),  # VWW's padding, whole 3-output blocks
+    ("cortex-m7", 16, (9, 14), [1, 1, 1, 1], False, 0),  # pad_left 1, a partial last block
+    ("cortex-m4", 96, (10, 6), [0, 0, 1, 1], False, 0),  # 3 C > 255: the output step as an ADD
+    ("cortex-m7", 112, (10, 6), [1, 1, 1, 1], False, 0),  # 40 C > 4095: the table's end through MOVW
+    ("cortex-m4", 8, (20, 4), [0, 0, 1, 1], False, 0),  # 2 outputs a row: no full block
+    ("cortex-m7", 12, (9, 10), [1, 0, 1, 1], True, 2),  # clamps and exact channels: the C and shared loops
+])
+def test_fed_pair_is_bit_exact_on_the_core(tmp_path, monkeypatch, target, c, hw, pads, relu6, exact):
+    refuse_scaled(monkeypatch, first(exact))
+    compiled = compile_model(_net(tmp_path, 3, 8, c, hw, pads, "relu", relu6), CalibrationOptions(), target=target)
+    assert _variants(compiled) == FED
+    (name,) = compiled.graph.inputs
+    xs = np.random.default_rng(c).integers(-128, 128, (2, *compiled.graph.tensor(name).shape)).astype(np.int8)
+    outputs, _ = run_c(compiled, get_target(target), xs)
+    np.testing.assert_array_equal(outputs, np.stack([sim.run(compiled.graph, x)[0] for x in xs]))
+
+
+@needs_qemu
+def test_bench_charges_the_feeder_its_own_rows(tmp_path):
+    """The profiler moves the feeder's rows to the feeder's layer: its pointwise count stays in
+    line with an unstreamed pointwise of the same shape (pointwise_dsp writes the same stores)."""
+    fed = compile_model(_net(tmp_path, 4, 8, 16, (12, 12), [0, 0, 1, 1], "none", False), CalibrationOptions(),
+                        target="cortex-m7")
+    assert _variants(fed) == FED
+    unfed = [dataclasses.replace(n, variant=v) for n, v in zip(fed.graph.nodes, ["pointwise_dsp", "depthwise_dsp"])]
+    plain = dataclasses.replace(fed, graph=fed.graph.replace(nodes=(*unfed, *fed.graph.nodes[2:]))).replan()
+    x = np.zeros((1, fed.graph.tensor(fed.graph.inputs[0]).size), np.int8)
+    ours, theirs = bench(fed, get_target("cortex-m7"), x), bench(plain, get_target("cortex-m7"), x)
+    assert all(layer.instructions > 0 for layer in ours.layers)
+    assert abs(ours.layers[0].instructions - theirs.layers[0].instructions) < 0.1 * theirs.layers[0].instructions
+    assert ours.layers[1].instructions < theirs.layers[1].instructions  # no copy
+    assert ours.arena_bytes < theirs.arena_bytes
