@@ -1,4 +1,4 @@
-"""A pointwise layer streamed row by row into the stride-2 depthwise after it
+"""A pointwise layer streamed row by row into the depthwise after it
 (passes/stream_rows.py: pointwise_ring_dsp feeding depthwise_fed_dsp) computes exactly the
 simulator's int8, on the host and on the core, and its intermediate never takes arena space."""
 from __future__ import annotations
@@ -15,6 +15,7 @@ from mcugen import sim
 from mcugen.bench import bench
 from mcugen.compiler import CalibrationOptions, compile_model
 from mcugen.kernels.arm import depthwise_fed_dsp, depthwise_tiny_dsp
+from mcugen.plan import Plan
 from mcugen.plan.execute import run_in_arena
 from mcugen.plan.lifetimes import lifetimes, scratch_name
 from mcugen.targets import get_target
@@ -35,15 +36,16 @@ def _no_tiny_variant(monkeypatch):
 
 
 def _net(tmp_path, seed: int, in_c: int, c: int, hw: tuple[int, int], pads: list[int], pw_act: str, relu6: bool,
-         dead: int = 0) -> str:
-    """1x1 conv (in_c -> c, then `pw_act`), 3x3 depthwise stride 2 (then ReLU6 if `relu6`), 1x1 conv back to in_c:
-    the depthwise's output feeds a layer that is not streamed."""
+         dead: int = 0, stride: int = 2, last: bool = True) -> str:
+    """1x1 conv (in_c -> c, then `pw_act`), 3x3 depthwise (then ReLU6 if `relu6`), with `last` a 1x1 conv back to
+    in_c: the depthwise's output feeds a layer that is not streamed."""
     g = OnnxGraph(seed)
     x = g.conv(g.input("x", [1, in_c, *hw]), c, kernel=1, pads=[0, 0, 0, 0])
     x = g.relu(x) if pw_act == "relu" else g.clip(x) if pw_act == "relu6" else x
-    y = g.depthwise(x, stride=2, pads=pads)
+    y = g.depthwise(x, stride=stride, pads=pads)
     y = g.clip(y) if relu6 else y
-    return saved(tmp_path, g.build([g.conv(y, in_c, kernel=1, pads=[0, 0, 0, 0])]), f"fed{seed}", dead)
+    y = g.conv(y, in_c, kernel=1, pads=[0, 0, 0, 0]) if last else y
+    return saved(tmp_path, g.build([y]), f"fed{seed}", dead)
 
 
 def _variants(compiled) -> list[str]:
@@ -56,6 +58,7 @@ def _variants(compiled) -> list[str]:
     in_c=st.integers(1, 3).map(lambda k: 4 * k),
     c=st.integers(1, 8).map(lambda k: 4 * k),
     hw=st.tuples(st.integers(7, 13), st.integers(3, 14)),
+    stride=st.sampled_from([1, 2]),
     pads=st.lists(st.integers(0, 1), min_size=4, max_size=4),
     pw_act=st.sampled_from(["none", "relu", "relu6"]),
     relu6=st.booleans(),
@@ -63,14 +66,14 @@ def _variants(compiled) -> list[str]:
     exact=st.integers(0, 2),
     unit_scale=st.booleans(),
 )
-def test_fed_pair_is_bit_exact_on_the_host(tmp_path, monkeypatch, seed, in_c, c, hw, pads, pw_act, relu6, dead, exact,
-                                          unit_scale):
-    """Heights, odd and even widths, every padding; the feeder with and without clamps; dead and
-    exact channels in both layers; shifts of 0 and left shifts in the depthwise."""
+def test_fed_pair_is_bit_exact_on_the_host(tmp_path, monkeypatch, seed, in_c, c, hw, stride, pads, pw_act, relu6, dead,
+                                          exact, unit_scale):
+    """Heights, odd and even widths, both strides, every padding; the feeder with and without
+    clamps; dead and exact channels in both layers; shifts of 0 and left shifts in the depthwise."""
     if hw[1] + pads[1] + pads[3] < 3:
         return  # no output column
     refuse_scaled(monkeypatch, first(exact))
-    compiled = compile_model(_net(tmp_path, seed, in_c, c, hw, pads, pw_act, relu6, dead), CalibrationOptions(),
+    compiled = compile_model(_net(tmp_path, seed, in_c, c, hw, pads, pw_act, relu6, dead, stride), CalibrationOptions(),
                              target="cortex-m7")
     assume(_variants(compiled) == FED)  # the ring of a few rows can outweigh a short tensor: then nothing is fed
     if unit_scale:
@@ -107,18 +110,45 @@ def test_streaming_needs_the_dsp_pair_and_a_smaller_ring(tmp_path, target, optim
     assert _variants(compiled) == expected
 
 
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    seed=st.integers(0, 1000),
+    c=st.integers(1, 6).map(lambda k: 4 * k),
+    hw=st.tuples(st.integers(9, 13), st.integers(3, 12)),
+    stride=st.sampled_from([1, 2]),
+    pads=st.lists(st.integers(0, 1), min_size=4, max_size=4),
+)
+def test_output_over_the_feeders_input_at_the_declared_limit_is_bit_exact(tmp_path, seed, c, hw, stride, pads):
+    """The pair alone, input and output in the arena, the output starting `overlap_limits` bytes
+    after the feeder's input (the pair's function reads that input as it writes): host C == simulator."""
+    if hw[1] + pads[1] + pads[3] < 3:
+        return
+    compiled = compile_model(_net(tmp_path, seed, 8, c, hw, pads, "relu", False, 0, stride, last=False),
+                             CalibrationOptions(), target="cortex-m7")
+    assume(_variants(compiled) == FED)
+    graph = compiled.graph
+    (limit,) = depthwise_fed_dsp.overlap_limits(graph.nodes[1], graph)
+    base = 4 * (depthwise_fed_dsp.scratch_bytes(graph.nodes[1], graph) + 2 * graph.tensor(graph.outputs[0]).nbytes + 64)
+    offsets = {graph.inputs[0]: base, graph.outputs[0]: base + limit, scratch_name(1): 0}
+    plan = Plan(offsets, 3 * base, "hand", tuple(lifetimes(graph, io_in_arena=True)), (), 0, True, (), 2)
+    assert_host_c_matches_sim(dataclasses.replace(compiled, plan=plan), seed)
+
+
 @needs_qemu
-@pytest.mark.parametrize("target, c, hw, pads, relu6, exact", [
-    ("cortex-m4", 16, (12, 12), [0, 0, 1, 1], False, 0),  # VWW's padding, whole 3-output blocks
-    ("cortex-m7", 16, (9, 14), [1, 1, 1, 1], False, 0),  # pad_left 1, a partial last block
-    ("cortex-m4", 96, (10, 6), [0, 0, 1, 1], False, 0),  # 3 C > 255: the output step as an ADD
-    ("cortex-m7", 112, (10, 6), [1, 1, 1, 1], False, 0),  # 40 C > 4095: the table's end through MOVW
-    ("cortex-m4", 8, (20, 4), [0, 0, 1, 1], False, 0),  # 2 outputs a row: no full block
-    ("cortex-m7", 12, (9, 10), [1, 0, 1, 1], True, 2),  # clamps and exact channels: the C and shared loops
+@pytest.mark.parametrize("target, c, hw, stride, pads, relu6, exact", [
+    ("cortex-m4", 16, (12, 12), 2, [0, 0, 1, 1], False, 0),  # VWW's padding, whole 3-output blocks
+    ("cortex-m7", 16, (9, 14), 2, [1, 1, 1, 1], False, 0),  # pad_left 1, a partial last block
+    ("cortex-m4", 96, (10, 6), 2, [0, 0, 1, 1], False, 0),  # 3 C > 255: the output step as an ADD
+    ("cortex-m7", 112, (10, 6), 2, [1, 1, 1, 1], False, 0),  # 40 C > 4095: the table's end through MOVW
+    ("cortex-m4", 8, (20, 4), 2, [0, 0, 1, 1], False, 0),  # 2 outputs a row: no full block
+    ("cortex-m7", 12, (9, 10), 2, [1, 0, 1, 1], True, 2),  # clamps and exact channels: the C and shared loops
+    ("cortex-m7", 16, (13, 11), 1, [1, 1, 1, 1], False, 0),  # stride 1: row pairs, an odd last band and column
+    ("cortex-m4", 8, (12, 10), 1, [0, 1, 1, 0], False, 1),  # stride 1, lopsided padding, an exact channel
 ])
-def test_fed_pair_is_bit_exact_on_the_core(tmp_path, monkeypatch, target, c, hw, pads, relu6, exact):
+def test_fed_pair_is_bit_exact_on_the_core(tmp_path, monkeypatch, target, c, hw, stride, pads, relu6, exact):
     refuse_scaled(monkeypatch, first(exact))
-    compiled = compile_model(_net(tmp_path, 3, 8, c, hw, pads, "relu", relu6), CalibrationOptions(), target=target)
+    compiled = compile_model(_net(tmp_path, 3, 8, c, hw, pads, "relu", relu6, 0, stride), CalibrationOptions(),
+                             target=target)
     assert _variants(compiled) == FED
     (name,) = compiled.graph.inputs
     xs = np.random.default_rng(c).integers(-128, 128, (2, *compiled.graph.tensor(name).shape)).astype(np.int8)

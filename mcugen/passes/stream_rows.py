@@ -1,7 +1,7 @@
-"""Run a DSP pointwise layer inside the stride-2 DSP depthwise layer that reads it, row by row.
+"""Run a DSP pointwise layer inside the DSP depthwise layer that reads it, row by row.
 
 After select_kernels: where a pointwise_dsp node's output is read only by the very next node,
-a stride-2 depthwise_dsp (not re-copying, i.e. not `--optimize size`), and that layer's ring
+a depthwise_dsp (not re-copying, i.e. not a stride-2 layer under `--optimize size`), and that layer's ring
 of every channel is smaller than the tensor, both switch variant: the pointwise to
 pointwise_ring_dsp (writes the depthwise's int16 ring rows, no tensor), the depthwise to
 depthwise_fed_dsp (calls it per row, no copy). The graph's semantics are untouched: the
@@ -14,7 +14,6 @@ import dataclasses
 
 from ..ir import Graph, check_stage
 from ..kernels.arm import depthwise_dsp, depthwise_fed_dsp, pointwise_dsp, pointwise_ring_dsp
-from ..kernels.conv2d import geometry
 
 
 def _streams(graph: Graph, first: int) -> bool:
@@ -24,7 +23,7 @@ def _streams(graph: Graph, first: int) -> bool:
         return False
     if out in graph.outputs or [n.name for n in graph.consumers(out)] != [reader.name]:
         return False
-    if geometry(reader, graph).stride_h != 2 or depthwise_dsp.recopies(reader, graph):
+    if depthwise_dsp.recopies(reader, graph):
         return False
     return depthwise_fed_dsp.ring_bytes(reader, graph) < graph.tensor(out).nbytes
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ..ir import Graph
 from ..kernels import activation_inputs, kernel_of
-from ..kernels.arm import streamed
+from ..kernels.arm import feeder, streamed
 
 ALIGNMENT = 4  # bytes; word-aligned buffers let kernels use 32-bit loads
 
@@ -87,7 +87,9 @@ def overlaps(graph: Graph, buffers: list[Buffer]) -> list[Overlap]:
         output = by_name.get(node.outputs[0])
         if declare is None or output is None:
             continue
-        for name, limit in zip(activation_inputs(node, graph), declare(node, graph)):
+        # a fed node's function reads its feeder's input (the feeder's own output is in its scratch)
+        reads = activation_inputs(feeder(node, graph) or node, graph)
+        for name, limit in zip(reads, declare(node, graph)):
             buf = by_name.get(name)
             if limit is None or buf is None or buf.last != step:
                 continue

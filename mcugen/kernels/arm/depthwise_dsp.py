@@ -227,8 +227,10 @@ def scratch_bytes(node: Node, graph: Graph) -> int:
     return g.in_c + slots(g) * _group(node, graph) * plane_width(g) * 4
 
 
-def _band_first_reads(g: ConvGeometry) -> np.ndarray:
-    """Per band: the lowest input byte its copies read (the rows it is first to need)."""
+def band_first_reads(g: ConvGeometry, row_bytes: int | None = None) -> np.ndarray:
+    """Per band: the lowest input byte its copies read (the rows it is first to need), input rows
+    `row_bytes` apart (default: this layer's own NHWC input's)."""
+    row_bytes = g.in_w * g.in_c if row_bytes is None else row_bytes
     bands = -(-g.out_h // 2) if g.stride_h == 1 else g.out_h
     first = np.full(bands, NO_READ, np.int64)
     for band in range(bands):
@@ -238,7 +240,7 @@ def _band_first_reads(g: ConvGeometry) -> np.ndarray:
             rows = [2 * band + 1 - g.pad_top, 2 * band + 2 - g.pad_top] if band else [2 - g.pad_top]
         inside = [r for r in rows if 0 <= r < g.in_h]
         if inside:
-            first[band] = min(inside) * g.in_w * g.in_c
+            first[band] = min(inside) * row_bytes
     return first
 
 
@@ -260,4 +262,4 @@ def overlap_limits(node: Node, graph: Graph) -> tuple[int | None, ...]:
         return (raster_limit(_recopy_first_reads(g), band_bytes, input_bytes, lag=0),)
     if not in_place(g):
         return (None,)
-    return (raster_limit(_band_first_reads(g), band_bytes, input_bytes, lag=1),)
+    return (raster_limit(band_first_reads(g), band_bytes, input_bytes, lag=1),)

@@ -1,4 +1,4 @@
-"""depthwise_conv2d 3x3 stride 2 (depthwise_dsp) fed row by row by the pointwise layer before it
+"""depthwise_conv2d 3x3 (depthwise_dsp) fed row by row by the pointwise layer before it
 (pointwise_ring_dsp), which writes its int16 ring directly: no NHWC intermediate, no copy.
 
 The function takes the feeder's params, its NHWC input and its constants besides its own
@@ -19,6 +19,7 @@ import numpy as np
 
 from ...ir import Graph, Node
 from ...targets import Target
+from .. import raster_limit
 from ..conv2d import geometry
 from . import depthwise_dsp, pointwise_ring_dsp
 from .common import KernelSource, spec_name
@@ -41,7 +42,7 @@ def feeder(node: Node, graph: Graph) -> Node:
 def spec(node: Node, graph: Graph) -> depthwise_dsp.DepthwiseSpec:
     s, g = depthwise_dsp.spec(node, graph), geometry(node, graph)
     feed = pointwise_ring_dsp.c_kernel(feeder(node, graph), graph, graph.meta.get("optimize", "speed"))
-    shape = (g.in_c, depthwise_dsp.plane_width(g), g.out_w // 3)
+    shape = (g.in_c, depthwise_dsp.plane_width(g), g.out_w // 3) if s.stride == 2 else ()
     fn = spec_name("mcugen_dw_dsp", (s.stride, int(s.exact), int(s.clamps), int(s.ties), "f", *shape, feed.name))
     return dataclasses.replace(s, fn=fn, feed_fn=feed.name, feed_params=feed.params, shape=shape)
 
@@ -74,4 +75,11 @@ def scratch_bytes(node: Node, graph: Graph) -> int:
 
 
 def overlap_limits(node: Node, graph: Graph) -> tuple[int | None, ...]:
-    return (None,)  # its activation input never sits in the arena
+    """Against the feeder's input (its own input is never in the arena; plan/lifetimes.py asks
+    about the feeder's): a band feeds the input rows it is first to need, 1x1 so the same rows
+    of the feeder's input, before writing its outputs from the ring alone (lag 1)."""
+    g, fg = geometry(node, graph), geometry(feeder(node, graph), graph)
+    row_bytes = fg.in_w * fg.in_c
+    band_bytes = (2 if g.stride_h == 1 else 1) * g.out_w * g.out_c
+    first = depthwise_dsp.band_first_reads(g, row_bytes)
+    return (raster_limit(first, band_bytes, fg.in_h * row_bytes, lag=1),)

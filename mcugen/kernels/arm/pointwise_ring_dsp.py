@@ -1,13 +1,14 @@
-"""conv2d 1x1 run inside the stride-2 depthwise layer it feeds (depthwise_fed_dsp), row by row
-into that layer's int16 ring: its output is never an NHWC tensor in the arena.
+"""conv2d 1x1 run inside the depthwise layer it feeds (depthwise_fed_dsp), row by row into that
+layer's int16 ring: its output is never an NHWC tensor in the arena.
 
 depthwise_dsp widens every input row it reads into int16 planes before SMLAD can use it: on
 VWW's layer 3 (48x48x16, stride 2, M7) that copy took 67,641 of the layer's 212,866
 instructions. Here pointwise_dsp's own blocks store straight into those planes: STRH of the
 int16 output instead of STRB, the channel's word in the stream holding its plane offset
-(channel x plane bytes) instead of its index, pixels 2 bytes apart. The stores cost what
+(channel x plane bytes) instead of its index, pixels `pixel_bytes` apart (stride 2: a row's
+pixels pair up in a word; stride 1: a word pairs two rows, this row its `half`). The stores cost what
 they cost before, the copy is gone, and so is the intermediate tensor (VWW: 36,864 bytes, the
-arena's peak); the ring holds three input rows of every channel.
+arena's peak); the ring holds three input rows (stride 1: two row pairs) of every channel.
 
 Only passes/stream_rows.py chooses this variant, together with its consumer's; `applies` is
 never true on its own. The consumer calls it per input row (`pixels` = the row's width, its
@@ -55,6 +56,7 @@ def c_params(node: Node, graph: Graph) -> dict[str, int]:
     del fields["out_c"], fields["row_bytes"]
     fields["pixels"] = geometry(node, graph).in_w
     fields["constants"] = len(pointwise_dsp.channels(node, graph).constant)
+    fields["pixel_bytes"] = 4 if geometry(consumer(node, graph), graph).stride_w == 1 else 2
     return fields
 
 
