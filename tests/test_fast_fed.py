@@ -15,14 +15,19 @@ from mcugen import sim
 from mcugen.bench import bench
 from mcugen.compiler import CalibrationOptions, compile_model
 from mcugen.kernels.arm import depthwise_fed_dsp, depthwise_tiny_dsp
-from mcugen.plan import Plan
 from mcugen.plan.execute import run_in_arena
 from mcugen.plan.lifetimes import lifetimes, scratch_name
 from mcugen.targets import get_target
 from mcugen.verify import run_c
 from fast_cases import saved
 from onnx_builders import OnnxGraph
-from variant_checks import assert_host_c_matches_sim, first, refuse_scaled, unit_scales
+from variant_checks import (
+    assert_exact_at_declared_overlap,
+    assert_host_c_matches_sim,
+    first,
+    refuse_scaled,
+    unit_scales,
+)
 
 FED = ["pointwise_ring_dsp", "depthwise_fed_dsp"]
 needs_qemu = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
@@ -126,12 +131,7 @@ def test_output_over_the_feeders_input_at_the_declared_limit_is_bit_exact(tmp_pa
     compiled = compile_model(_net(tmp_path, seed, 8, c, hw, pads, "relu", False, 0, stride, last=False),
                              CalibrationOptions(), target="cortex-m7")
     assume(_variants(compiled) == FED)
-    graph = compiled.graph
-    (limit,) = depthwise_fed_dsp.overlap_limits(graph.nodes[1], graph)
-    base = 4 * (depthwise_fed_dsp.scratch_bytes(graph.nodes[1], graph) + 2 * graph.tensor(graph.outputs[0]).nbytes + 64)
-    offsets = {graph.inputs[0]: base, graph.outputs[0]: base + limit, scratch_name(1): 0}
-    plan = Plan(offsets, 3 * base, "hand", tuple(lifetimes(graph, io_in_arena=True)), (), 0, True, (), 2)
-    assert_host_c_matches_sim(dataclasses.replace(compiled, plan=plan), seed)
+    assert_exact_at_declared_overlap(compiled, depthwise_fed_dsp, seed)
 
 
 @needs_qemu

@@ -51,16 +51,16 @@ def first(count: int):
 
 
 def assert_exact_at_declared_overlap(compiled: Compiled, module, seed: int) -> None:
-    """The one-node model with input and output in the arena, the output starting the variant's
-    `overlap_limits` bytes after the input (room below for a negative limit, the scratch at 0):
-    the host C equals the simulator."""
+    """The one-node model (or a streamed node and the one running it) with input and output in
+    the arena, the output starting the last node's `overlap_limits` bytes after the input (room
+    below for a negative limit, the scratch at 0): the host C equals the simulator."""
     graph = compiled.graph
-    (node,) = graph.nodes
+    node, last = graph.nodes[-1], len(graph.nodes) - 1
     assert node.variant == module.NAME
     (limit,) = module.overlap_limits(node, graph)
     base = 4 * (module.scratch_bytes(node, graph) + 2 * graph.tensor(graph.outputs[0]).nbytes + 64)
-    offsets = {graph.inputs[0]: base, graph.outputs[0]: base + limit, scratch_name(0): 0}
-    plan = Plan(offsets, 3 * base, "hand", tuple(lifetimes(graph, io_in_arena=True)), (), 0, True, (), 1)
+    offsets = {graph.inputs[0]: base, graph.outputs[0]: base + limit, scratch_name(last): 0}
+    plan = Plan(offsets, 3 * base, "hand", tuple(lifetimes(graph, io_in_arena=True)), (), 0, True, (), last + 1)
     assert_host_c_matches_sim(dataclasses.replace(compiled, plan=plan), seed)
 
 
