@@ -171,3 +171,21 @@ def test_bench_charges_the_feeder_its_own_rows(tmp_path):
     assert abs(ours.layers[0].instructions - theirs.layers[0].instructions) < 0.1 * theirs.layers[0].instructions
     assert ours.layers[1].instructions < theirs.layers[1].instructions  # no copy
     assert ours.arena_bytes < theirs.arena_bytes
+
+
+@needs_qemu
+def test_strided_layers_of_several_shapes_share_one_function(tmp_path):
+    """Two fed stride-2 layers (24x24x16 and 12x12x32 inputs, as VWW's three) run one function; its
+    full blocks come once per shape, sorted, each layer's `shape` field picking its own."""
+    g = OnnxGraph(7)
+    x = g.input("x", [1, 8, 24, 24])
+    for c in (16, 32):
+        x = g.depthwise(g.conv(x, c, kernel=1, pads=[0, 0, 0, 0]), stride=2, pads=[0, 0, 1, 1])
+    compiled = compile_model(saved(tmp_path, g.build([x]), "two"), CalibrationOptions(), target="cortex-m7")
+    graph = compiled.graph
+    fed = [n for n in graph.nodes if n.variant == "depthwise_fed_dsp"]
+    assert len(fed) == 2 and len({depthwise_fed_dsp.c_kernel(n, graph, "speed").name for n in fed}) == 1
+    assert [depthwise_fed_dsp.c_params(n, graph)["shape"] for n in fed] == [0, 1]
+    xs = np.random.default_rng(7).integers(-128, 128, (2, *graph.tensor(graph.inputs[0]).shape)).astype(np.int8)
+    outputs, _ = run_c(compiled, get_target("cortex-m7"), xs)
+    np.testing.assert_array_equal(outputs, np.stack([sim.run(graph, x)[0] for x in xs]))

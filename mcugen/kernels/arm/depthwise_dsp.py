@@ -76,7 +76,7 @@ class DepthwiseSpec:
     recopy: bool  # bands outermost, each group re-copying its band's rows (module docstring)
     feed_fn: str = ""  # depthwise_fed_dsp: the pointwise function writing the ring rows, instead of the copy
     feed_params: str = ""  # its params struct type
-    shape: tuple[int, ...] = ()  # fed: (channels, plane_w, full blocks a row), the full blocks' immediates
+    shapes: tuple[tuple[int, int, int], ...] = ()  # fed, stride 2: per shape its full blocks get as immediates
 
     @property
     def fed(self) -> bool:
@@ -85,7 +85,7 @@ class DepthwiseSpec:
     @property
     def params(self) -> str:
         kind = '_exact' if self.exact else '_clamp' if self.clamps else ''
-        return f"mcugen_dw_dsp{kind}{'_fed' if self.fed else ''}_params"
+        return f"mcugen_dw_dsp{kind}{'_fed' if self.fed else ''}{'_shaped' if self.shapes else ''}_params"
 
 
 def applies(node: Node, graph: Graph, target: Target) -> bool:

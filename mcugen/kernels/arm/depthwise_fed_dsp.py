@@ -39,12 +39,27 @@ def feeder(node: Node, graph: Graph) -> Node:
     return producer
 
 
-def spec(node: Node, graph: Graph) -> depthwise_dsp.DepthwiseSpec:
-    s, g = depthwise_dsp.spec(node, graph), geometry(node, graph)
+def _unshaped(node: Node, graph: Graph) -> depthwise_dsp.DepthwiseSpec:
+    s = depthwise_dsp.spec(node, graph)
     feed = pointwise_ring_dsp.c_kernel(feeder(node, graph), graph, graph.meta.get("optimize", "speed"))
-    shape = (g.in_c, depthwise_dsp.plane_width(g), g.out_w // 3) if s.stride == 2 else ()
-    fn = spec_name("mcugen_dw_dsp", (s.stride, int(s.exact), int(s.clamps), int(s.ties), "f", *shape, feed.name))
-    return dataclasses.replace(s, fn=fn, feed_fn=feed.name, feed_params=feed.params, shape=shape)
+    fn = spec_name("mcugen_dw_dsp", (s.stride, int(s.exact), int(s.clamps), int(s.ties), "f", feed.name))
+    return dataclasses.replace(s, fn=fn, feed_fn=feed.name, feed_params=feed.params)
+
+
+def shape(node: Node, graph: Graph) -> tuple[int, int, int]:
+    """What a stride-2 layer's full blocks take as immediates: channels, plane row words, blocks a row."""
+    g = geometry(node, graph)
+    return g.in_c, depthwise_dsp.plane_width(g), g.out_w // 3
+
+
+def spec(node: Node, graph: Graph) -> depthwise_dsp.DepthwiseSpec:
+    """depthwise_dsp's, calling the feeder; at stride 2 with the shapes of every layer of the graph
+    that shares the function (the template writes full blocks per shape, `c_params`' shape picks)."""
+    s = _unshaped(node, graph)
+    if s.stride != 2:
+        return s
+    peers = [n for n in graph.nodes if n.variant == NAME and _unshaped(n, graph) == s]
+    return dataclasses.replace(s, shapes=tuple(sorted({shape(n, graph) for n in peers})))
 
 
 def c_kernel(node: Node, graph: Graph, optimize: str) -> KernelSource:
@@ -58,6 +73,9 @@ def c_params(node: Node, graph: Graph) -> dict[str, int]:
     fields["group"] = fields["channels"]
     fg = geometry(feeder(node, graph), graph)
     fields["feed_row"] = fg.in_w * fg.in_c
+    s = spec(node, graph)
+    if s.shapes:
+        fields["shape"] = s.shapes.index(shape(node, graph))
     return fields
 
 
