@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from mcugen import sim
 from mcugen.compiler import CalibrationOptions, compile_model
 from mcugen.inputs import Preprocess
+from mcugen.kernels.arm import depthwise_fed_dsp
 from mcugen.kernels.arm import depthwise_tiny_dsp as tiny
 from mcugen.kernels.conv2d import ConvGeometry, geometry
 from mcugen.targets import get_target
@@ -116,10 +117,15 @@ def test_vww_runs_its_two_last_depthwise_layers_tiny():
 
 
 def test_size_mode_keeps_the_shared_depthwise_function():
-    """--optimize size: one depthwise_dsp function serves every layer, no per-layer code."""
+    """--optimize size: shared depthwise functions serve every layer, no per-layer or per-shape code
+    (fed layers too: passes/stream_rows.py)."""
     compiled = compile_model(VWW, CalibrationOptions(VWW_PHOTOS, preprocess=Preprocess(1 / 255)), target="cortex-m7",
                              optimize="size")
-    assert {n.variant for n in compiled.graph.nodes if n.op == "depthwise_conv2d"} == {"depthwise_dsp"}
+    graph = compiled.graph
+    depthwise = [n for n in graph.nodes if n.op == "depthwise_conv2d"]
+    assert {n.variant for n in depthwise} == {"depthwise_dsp", "depthwise_fed_dsp"}
+    assert not any(depthwise_fed_dsp.spec(n, graph).shapes for n in depthwise if n.variant == "depthwise_fed_dsp")
+
 
 def test_no_overlap_is_declared():
     """Channel by channel over every pixel: a planner overlap would let channel 0's outputs

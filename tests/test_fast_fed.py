@@ -70,16 +70,18 @@ def _variants(compiled) -> list[str]:
     dead=st.integers(0, 2),
     exact=st.integers(0, 2),
     unit_scale=st.booleans(),
+    optimize=st.sampled_from(["speed", "size"]),
 )
 def test_fed_pair_is_bit_exact_on_the_host(tmp_path, monkeypatch, seed, in_c, c, hw, stride, pads, pw_act, relu6, dead,
-                                          exact, unit_scale):
+                                          exact, unit_scale, optimize):
     """Heights, odd and even widths, both strides, every padding; the feeder with and without
-    clamps; dead and exact channels in both layers; shifts of 0 and left shifts in the depthwise."""
+    clamps; dead and exact channels in both layers; shifts of 0 and left shifts in the depthwise;
+    pointwise_dsp and (size) pointwise_dsp8 feeding."""
     if hw[1] + pads[1] + pads[3] < 3:
         return  # no output column
     refuse_scaled(monkeypatch, first(exact))
     compiled = compile_model(_net(tmp_path, seed, in_c, c, hw, pads, pw_act, relu6, dead, stride), CalibrationOptions(),
-                             target="cortex-m7")
+                             target="cortex-m7", optimize=optimize)
     assume(_variants(compiled) == FED)  # the ring of a few rows can outweigh a short tensor: then nothing is fed
     if unit_scale:
         compiled = unit_scales(compiled, "depthwise_conv2d")
@@ -105,7 +107,7 @@ def test_the_intermediate_lives_in_the_ring_not_the_arena(tmp_path):
 
 
 @pytest.mark.parametrize("target, optimize, c, hw, expected", [
-    ("cortex-m7", "size", 16, (12, 12), ["pointwise_dsp8", "depthwise_dsp"]),  # size mode re-copies instead
+    ("cortex-m7", "size", 16, (12, 12), FED),  # size mode: pointwise_dsp8 writes the ring
     ("cortex-m55", "speed", 16, (12, 12), ["pointwise_mve", "depthwise_mve"]),  # Helium reads NHWC as it is
     ("cortex-m7", "speed", 16, (3, 12), ["pointwise_dsp", "depthwise_dsp"]),  # a 3-row ring is no smaller
 ])
@@ -135,20 +137,23 @@ def test_output_over_the_feeders_input_at_the_declared_limit_is_bit_exact(tmp_pa
 
 
 @needs_qemu
-@pytest.mark.parametrize("target, c, hw, stride, pads, relu6, exact", [
-    ("cortex-m4", 16, (12, 12), 2, [0, 0, 1, 1], False, 0),  # VWW's padding, whole 3-output blocks
-    ("cortex-m7", 16, (9, 14), 2, [1, 1, 1, 1], False, 0),  # pad_left 1, a partial last block
-    ("cortex-m4", 96, (10, 6), 2, [0, 0, 1, 1], False, 0),  # 3 C > 255: the output step as an ADD
-    ("cortex-m7", 112, (10, 6), 2, [1, 1, 1, 1], False, 0),  # 40 C > 4095: the table's end through MOVW
-    ("cortex-m4", 8, (20, 4), 2, [0, 0, 1, 1], False, 0),  # 2 outputs a row: no full block
-    ("cortex-m7", 12, (9, 10), 2, [1, 0, 1, 1], True, 2),  # clamps and exact channels: the C and shared loops
-    ("cortex-m7", 16, (13, 11), 1, [1, 1, 1, 1], False, 0),  # stride 1: row pairs, an odd last band and column
-    ("cortex-m4", 8, (12, 10), 1, [0, 1, 1, 0], False, 1),  # stride 1, lopsided padding, an exact channel
+@pytest.mark.parametrize("target, c, hw, stride, pads, relu6, exact, optimize", [
+    ("cortex-m7", 16, (12, 12), 2, [0, 0, 1, 1], False, 0, "size"),  # pointwise_dsp8's quads into the ring
+    ("cortex-m4", 8, (12, 10), 1, [1, 1, 1, 1], False, 1, "size"),  # phantom pixels of a 10-pixel row
+    ("cortex-m4", 16, (12, 12), 2, [0, 0, 1, 1], False, 0, "speed"),  # VWW's padding, whole 3-output blocks
+    ("cortex-m7", 16, (9, 14), 2, [1, 1, 1, 1], False, 0, "speed"),  # pad_left 1, a partial last block
+    ("cortex-m4", 96, (10, 6), 2, [0, 0, 1, 1], False, 0, "speed"),  # 3 C > 255: the output step as an ADD
+    ("cortex-m7", 112, (10, 6), 2, [1, 1, 1, 1], False, 0, "speed"),  # 40 C > 4095: the table's end through MOVW
+    ("cortex-m4", 8, (20, 4), 2, [0, 0, 1, 1], False, 0, "speed"),  # 2 outputs a row: no full block
+    ("cortex-m7", 12, (9, 10), 2, [1, 0, 1, 1], True, 2, "speed"),  # clamps and exact channels: the C and shared loops
+    ("cortex-m7", 16, (13, 11), 1, [1, 1, 1, 1], False, 0, "speed"),  # stride 1: row pairs, an odd last band and column
+    ("cortex-m4", 8, (12, 10), 1, [0, 1, 1, 0], False, 1, "speed"),  # stride 1, lopsided padding, an exact channel
 ])
-def test_fed_pair_is_bit_exact_on_the_core(tmp_path, monkeypatch, target, c, hw, stride, pads, relu6, exact):
+def test_fed_pair_is_bit_exact_on_the_core(tmp_path, monkeypatch, target, c, hw, stride, pads, relu6, exact,
+                                          optimize):
     refuse_scaled(monkeypatch, first(exact))
     compiled = compile_model(_net(tmp_path, 3, 8, c, hw, pads, "relu", relu6, 0, stride), CalibrationOptions(),
-                             target=target)
+                             target=target, optimize=optimize)
     assert _variants(compiled) == FED
     (name,) = compiled.graph.inputs
     xs = np.random.default_rng(c).integers(-128, 128, (2, *compiled.graph.tensor(name).shape)).astype(np.int8)

@@ -40,7 +40,7 @@ def feeder(node: Node, graph: Graph) -> Node:
 
 
 def _unshaped(node: Node, graph: Graph) -> depthwise_dsp.DepthwiseSpec:
-    s = depthwise_dsp.spec(node, graph)
+    s = dataclasses.replace(depthwise_dsp.spec(node, graph), recopy=False)  # its one group never re-copies
     feed = pointwise_ring_dsp.c_kernel(feeder(node, graph), graph, graph.meta.get("optimize", "speed"))
     fn = spec_name("mcugen_dw_dsp", (s.stride, int(s.exact), int(s.clamps), int(s.ties), "f", feed.name))
     return dataclasses.replace(s, fn=fn, feed_fn=feed.name, feed_params=feed.params)
@@ -56,7 +56,7 @@ def spec(node: Node, graph: Graph) -> depthwise_dsp.DepthwiseSpec:
     """depthwise_dsp's, calling the feeder; at stride 2 with the shapes of every layer of the graph
     that shares the function (the template writes full blocks per shape, `c_params`' shape picks)."""
     s = _unshaped(node, graph)
-    if s.stride != 2:
+    if s.stride != 2 or graph.meta.get("optimize") == "size":  # size: the shared `_rows` only, less flash
         return s
     peers = [n for n in graph.nodes if n.variant == NAME and _unshaped(n, graph) == s]
     return dataclasses.replace(s, shapes=tuple(sorted({shape(n, graph) for n in peers})))

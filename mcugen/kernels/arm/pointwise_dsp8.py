@@ -71,11 +71,12 @@ class PointwiseSpec8:
     clamps: bool  # the activation narrows the int8 range
     ties: bool  # negative ties need the sign correction
     offset: bool  # a per-tensor weight zero point, folded through each pixel's input sum
+    ring: bool = False  # outputs go to a depthwise ring as int16 (pointwise_ring_dsp), not to NHWC int8
 
     @property
     def params(self) -> str:
         kind = "_exact" if self.exact else "_clamp" if self.clamps else ""
-        return f"mcugen_pw_dsp8{kind}{'_offset' if self.offset else ''}_params"
+        return f"mcugen_pw_dsp8{kind}{'_offset' if self.offset else ''}{'_ring' if self.ring else ''}_params"
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,15 +110,15 @@ def _weight_offset(node: Node) -> int:
     return int(lowered_params(node).stage.weight_offset)
 
 
-def spec(node: Node, graph: Graph) -> PointwiseSpec8:
+def spec(node: Node, graph: Graph, ring: bool = False) -> PointwiseSpec8:
     s = pointwise_dsp.spec(node, graph, "size")
     offset = _weight_offset(node) != 0
-    return PointwiseSpec8(spec_name("mcugen_pw_dsp8", (UNROLL, int(s.exact), int(s.clamps), int(s.ties), int(offset))),
-                          UNROLL, s.exact, s.clamps, s.ties, offset)
+    values = (UNROLL, int(s.exact), int(s.clamps), int(s.ties), int(offset), *(("r",) if ring else ()))
+    return PointwiseSpec8(spec_name("mcugen_pw_dsp8", values), UNROLL, s.exact, s.clamps, s.ties, offset, ring)
 
 
-def c_kernel(node: Node, graph: Graph, optimize: str) -> KernelSource:
-    s = spec(node, graph)
+def c_kernel(node: Node, graph: Graph, optimize: str, ring: bool = False) -> KernelSource:
+    s = spec(node, graph, ring)
     return KernelSource(s.fn, "kernels/arm/pointwise_dsp8.c.j2", s, ("mcugen_dsp.h",), s.params)
 
 
@@ -154,20 +155,22 @@ def _stream(blocks: np.ndarray, bias: np.ndarray, weights: np.ndarray, rows: lis
     return np.concatenate([bias.reshape(-1, BLOCK), weights, per_channel], axis=1).ravel()
 
 
-def stream_words(node: Node, graph: Graph) -> np.ndarray:
-    """The scaled blocks' stream, then the exact blocks' (q, the shift in the k word, the channel alone)."""
+def stream_words(node: Node, graph: Graph, channel_bytes: int = 1) -> np.ndarray:
+    """The scaled blocks' stream, then the exact blocks' (q, the shift in the k word, the channel alone).
+    A channel's output goes `channel_bytes` times its index past the pixel's (1: NHWC; a ring's plane)."""
     p, stage = pairs(node, graph), lowered_params(node).stage
+    assert geometry(node, graph).out_c * channel_bytes < 1 << 15  # the offset in the word's high half
     w = stored_weights(node, graph)
     parts = []
     if p.scaled.size:
         s, c = p.stage, p.scaled.ravel()
         lsl = np.log2(s.scale).astype(np.int64)
-        packed = s.right.astype(np.int64) | lsl << 8 | c << 16
+        packed = s.right.astype(np.int64) | lsl << 8 | c * channel_bytes << 16
         parts.append(_stream(p.scaled, p.bias[c], packed_weights(w, p.scaled), [s.multiplier, s.k, packed]))
     if p.exact.size:
         e = p.exact.ravel()
         parts.append(_stream(p.exact, p.bias[e], packed_weights(w, p.exact),
-                             [stage.multiplier[e], stage.shift[e], e << 16]))
+                             [stage.multiplier[e], stage.shift[e], e * channel_bytes << 16]))
     return np.concatenate(parts).astype(np.int32) if parts else np.zeros(1, np.int32)
 
 

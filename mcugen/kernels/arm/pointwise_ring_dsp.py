@@ -3,7 +3,8 @@ layer's int16 ring: its output is never an NHWC tensor in the arena.
 
 depthwise_dsp widens every input row it reads into int16 planes before SMLAD can use it: on
 VWW's layer 3 (48x48x16, stride 2, M7) that copy took 67,641 of the layer's 212,866
-instructions. Here pointwise_dsp's own blocks store straight into those planes: STRH of the
+instructions. Here pointwise_dsp's own blocks (pointwise_dsp8's under `--optimize size`) store
+straight into those planes: STRH of the
 int16 output instead of STRB, the channel's word in the stream holding its plane offset
 (channel x plane bytes) instead of its index, pixels `pixel_bytes` apart (stride 2: a row's
 pixels pair up in a word; stride 1: a word pairs two rows, this row its `half`). The stores cost what
@@ -18,10 +19,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from types import ModuleType
+
 from ...ir import Graph, IRError, Node
-from ...targets import Target
+from ...targets import Target, get_target
 from ..conv2d import geometry
-from . import depthwise_dsp, pointwise_dsp
+from . import depthwise_dsp, pointwise_dsp, pointwise_dsp8
 from .common import KernelSource
 
 OP = "conv2d"
@@ -41,18 +44,31 @@ def consumer(node: Node, graph: Graph) -> Node:
     return reader
 
 
+def base(node: Node, graph: Graph) -> ModuleType:
+    """The pointwise variant whose blocks write the ring: pointwise_dsp8 where it applies (`--optimize
+    size`), else pointwise_dsp."""
+    target = get_target(graph.meta.get("target", "host"))
+    return pointwise_dsp8 if pointwise_dsp8.applies(node, graph, target) else pointwise_dsp
+
+
+def fits(node: Node, graph: Graph, reader: Node) -> bool:
+    """Whether every channel's plane offset fits the stream (pointwise_dsp8 packs it in 16 bits)."""
+    offset = 4 * depthwise_dsp.plane_width(geometry(reader, graph))
+    return base(node, graph) is pointwise_dsp or geometry(node, graph).out_c * offset < 1 << 15
+
+
 def channel_bytes(node: Node, graph: Graph) -> int:
     """Bytes from one channel's plane row to the next in the consumer's ring."""
     return 4 * depthwise_dsp.plane_width(geometry(consumer(node, graph), graph))
 
 
 def c_kernel(node: Node, graph: Graph, optimize: str) -> KernelSource:
-    return pointwise_dsp.c_kernel(node, graph, optimize, ring=True)
+    return base(node, graph).c_kernel(node, graph, optimize, ring=True)
 
 
 def c_params(node: Node, graph: Graph) -> dict[str, int]:
-    """pointwise_dsp's fields for one input row, without the NHWC output's (out_c, row_bytes)."""
-    fields = pointwise_dsp.c_params(node, graph)
+    """The base variant's fields for one input row, without the NHWC output's (out_c, row_bytes)."""
+    fields = base(node, graph).c_params(node, graph)
     del fields["out_c"], fields["row_bytes"]
     fields["pixels"] = geometry(node, graph).in_w
     fields["constants"] = len(pointwise_dsp.channels(node, graph).constant)
@@ -62,7 +78,7 @@ def c_params(node: Node, graph: Graph) -> dict[str, int]:
 
 def c_constants(node: Node, graph: Graph) -> list[tuple[str, np.ndarray]]:
     offset = channel_bytes(node, graph)
-    return [("weights", pointwise_dsp.stream_words(node, graph, offset)),
+    return [("weights", base(node, graph).stream_words(node, graph, offset)),
             ("constants", pointwise_dsp.fills(node, graph, offset))]
 
 
@@ -72,4 +88,4 @@ def scratch_bytes(node: Node, graph: Graph) -> int:
 
 def pair_bytes(node: Node, graph: Graph) -> int:
     """The consumer's scratch this kernel uses: its pixel pair's input as int16."""
-    return pointwise_dsp.scratch_bytes(node, graph)
+    return base(node, graph).scratch_bytes(node, graph)
