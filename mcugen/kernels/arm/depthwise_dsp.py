@@ -40,7 +40,9 @@ copying all three rows its band reads into a one-group ring (the shared row is c
 ~1.5x the copying), so the ring stays small and the output still overlaps the input: a band
 writes group by group while later groups still read its rows (lag 0). Arena on M7: VWW
 41,680 -> 38,464 B (its peak is the first strided layer), MobileNetV2 0.5 216,240 -> 199,824,
-for ~25% more time on those layers (VWW 6.10 -> 6.19 M instructions).
+for ~25% more time on those layers (VWW 6.10 -> 6.19 M instructions). Those layers, fed by
+a pointwise one, now run as depthwise_fed_dsp (no copy, no intermediate: 25,728 B on VWW);
+re-copying serves strided layers whose input comes from anything else.
 """
 from __future__ import annotations
 
