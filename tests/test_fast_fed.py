@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from mcugen import sim
 from mcugen.bench import bench
 from mcugen.compiler import CalibrationOptions, compile_model
-from mcugen.kernels.arm import depthwise_fed_dsp, depthwise_tiny_dsp
+from mcugen.kernels.arm import depthwise_fed_dsp, depthwise_fed_mve, depthwise_tiny_dsp
 from mcugen.plan.execute import run_in_arena
 from mcugen.plan.lifetimes import lifetimes, scratch_name
 from mcugen.targets import get_target
@@ -30,6 +30,7 @@ from variant_checks import (
 )
 
 FED = ["pointwise_ring_dsp", "depthwise_fed_dsp"]
+FED_MVE = ["pointwise_ring_mve", "depthwise_fed_mve"]
 needs_qemu = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
                                 reason="needs arm-none-eabi-gcc and qemu-system-arm")
 
@@ -109,6 +110,7 @@ def test_the_intermediate_lives_in_the_ring_not_the_arena(tmp_path):
 @pytest.mark.parametrize("target, optimize, c, hw, expected", [
     ("cortex-m7", "size", 16, (12, 12), FED),  # size mode: pointwise_dsp8 writes the ring
     ("cortex-m55", "speed", 16, (12, 12), ["pointwise_mve", "depthwise_mve"]),  # Helium reads NHWC as it is
+    ("cortex-m55", "size", 16, (12, 12), FED_MVE),  # ... and streams for memory only
     ("cortex-m7", "speed", 16, (3, 12), ["pointwise_dsp", "depthwise_dsp"]),  # a 3-row ring is no smaller
 ])
 def test_streaming_needs_the_dsp_pair_and_a_smaller_ring(tmp_path, target, optimize, c, hw, expected):
@@ -194,3 +196,42 @@ def test_strided_layers_of_several_shapes_share_one_function(tmp_path):
     xs = np.random.default_rng(7).integers(-128, 128, (2, *graph.tensor(graph.inputs[0]).shape)).astype(np.int8)
     outputs, _ = run_c(compiled, get_target("cortex-m7"), xs)
     np.testing.assert_array_equal(outputs, np.stack([sim.run(graph, x)[0] for x in xs]))
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    seed=st.integers(0, 1000),
+    c=st.integers(8, 40),
+    hw=st.tuples(st.integers(5, 12), st.integers(3, 12)),
+    stride=st.sampled_from([1, 2]),
+    pads=st.lists(st.integers(0, 1), min_size=4, max_size=4),
+    at_limit=st.booleans(),
+)
+def test_helium_fed_pair_is_bit_exact_on_the_host(tmp_path, seed, c, hw, stride, pads, at_limit):
+    """Helium under --optimize size: pointwise_mve's rows into depthwise_mve's ring of NHWC rows (any
+    channel count from 8, a last group overlapping the previous one); with `at_limit` the output
+    starts `overlap_limits` bytes after the feeder's input."""
+    if hw[1] + pads[1] + pads[3] < 3 or hw[0] + pads[0] + pads[2] < 3:
+        return
+    compiled = compile_model(_net(tmp_path, seed, 16, c, hw, pads, "relu", False, 0, stride, last=False),
+                             CalibrationOptions(), target="cortex-m55", optimize="size")
+    assume(_variants(compiled) == FED_MVE)
+    if at_limit:
+        assert_exact_at_declared_overlap(compiled, depthwise_fed_mve, seed)
+    else:
+        assert_host_c_matches_sim(compiled, seed)
+
+
+@needs_qemu
+@pytest.mark.parametrize("c, hw, stride, pads", [
+    (16, (12, 12), 2, [0, 0, 1, 1]),
+    (20, (9, 7), 1, [1, 1, 1, 1]),  # a last channel group overlapping the first
+])
+def test_helium_fed_pair_is_bit_exact_on_the_core(tmp_path, c, hw, stride, pads):
+    compiled = compile_model(_net(tmp_path, 5, 16, c, hw, pads, "relu", False, 0, stride), CalibrationOptions(),
+                             target="cortex-m55", optimize="size")
+    assert _variants(compiled) == FED_MVE
+    (name,) = compiled.graph.inputs
+    xs = np.random.default_rng(c).integers(-128, 128, (2, *compiled.graph.tensor(name).shape)).astype(np.int8)
+    outputs, _ = run_c(compiled, get_target("cortex-m55"), xs)
+    np.testing.assert_array_equal(outputs, np.stack([sim.run(compiled.graph, x)[0] for x in xs]))

@@ -34,7 +34,7 @@ KERNEL_CODE_BYTES = {"conv2d": 1064, "depthwise_conv2d": 684, "fully_connected":
 # A fast variant's functions (per distinct function: stride, stage kind...), text on M7 / M55 as
 # `mcugen bench` lists them for the shared models (benchmarks/models.md), rounded up
 VARIANT_CODE_BYTES = {"pointwise_dsp": 900, "pointwise_dsp8": 1000, "depthwise_dsp": 1400, "depthwise_tiny_dsp": 500,
-                      "pointwise_ring_dsp": 900, "depthwise_fed_dsp": 1400,
+                      "pointwise_ring_dsp": 900, "depthwise_fed_dsp": 1400, "pointwise_ring_mve": 1000, "depthwise_fed_mve": 1900,
                       "conv_dsp": 1200,
                       "add_dsp": 100, "pointwise_mve": 1000, "depthwise_mve": 1900, "conv_mve": 800}
 CALL_CODE_BYTES = 41

@@ -9,7 +9,7 @@ the struct named by `KernelSource.params`, or empty when every size is a C const
 read/write order, see mcugen/kernels/__init__.py). passes/select_kernels.py records
 the chosen variant in `Node.variant`; `implementation(node)` maps it back here.
 
-A variant with `STREAMED = True` (pointwise_ring_dsp) runs inside the next node's function
+A variant with `STREAMED = True` (pointwise_ring_dsp, pointwise_ring_mve) runs inside the next node's function
 (passes/stream_rows.py picks such pairs): its output has no arena buffer, its input lives
 through that next step (plan/lifetimes.py), and the schedule has no call of its own; the
 next node's function takes its params, input and constants (codegen/emit.py, `feeder`).
@@ -20,14 +20,14 @@ from types import ModuleType
 
 from ...ir import Graph, IRError, Node
 from ...targets import Target
-from . import (add_dsp, conv_dsp, conv_mve, depthwise_dsp, depthwise_fed_dsp, depthwise_mve, depthwise_tiny_dsp,
-               pointwise_dsp, pointwise_dsp8, pointwise_mve, pointwise_ring_dsp)
+from . import (add_dsp, conv_dsp, conv_mve, depthwise_dsp, depthwise_fed_dsp, depthwise_fed_mve, depthwise_mve,
+               depthwise_tiny_dsp, pointwise_dsp, pointwise_dsp8, pointwise_mve, pointwise_ring_dsp, pointwise_ring_mve)
 
-# In order of preference: the first that applies to a node is chosen. The last two never apply
-# on their own: passes/stream_rows.py chooses them as a pair.
+# In order of preference: the first that applies to a node is chosen. The last four never apply
+# on their own: passes/stream_rows.py chooses them in pairs.
 VARIANTS: tuple[ModuleType, ...] = (depthwise_mve, conv_mve, pointwise_mve, pointwise_dsp8, pointwise_dsp,
                                     depthwise_tiny_dsp, depthwise_dsp, conv_dsp, add_dsp, pointwise_ring_dsp,
-                                    depthwise_fed_dsp)
+                                    depthwise_fed_dsp, pointwise_ring_mve, depthwise_fed_mve)
 _BY_NAME = {m.NAME: m for m in VARIANTS}
 
 

@@ -86,6 +86,16 @@ class DepthwiseMveSpec:
     fn: str
     stage: MveStageSpec
     wide: bool  # int16 weights: w + a weight zero point's offset
+    feed_fn: str = ""  # depthwise_fed_mve: the pointwise function writing its input rows into a ring
+    feed_params: str = ""  # its params struct type
+
+    @property
+    def fed(self) -> bool:
+        return bool(self.feed_fn)
+
+    @property
+    def params(self) -> str:
+        return "mcugen_dw_mve_fed_params" if self.fed else PARAMS
 
     @property
     def weight_type(self) -> str:
@@ -141,7 +151,7 @@ def spec(node: Node, graph: Graph) -> DepthwiseMveSpec:
 
 def c_kernel(node: Node, graph: Graph, optimize: str) -> KernelSource:
     s = spec(node, graph)
-    return KernelSource(s.fn, "kernels/arm/depthwise_mve.c.j2", s, ("mcugen_mve.h",), PARAMS)
+    return KernelSource(s.fn, "kernels/arm/depthwise_mve.c.j2", s, ("mcugen_mve.h",), s.params)
 
 
 def c_params(node: Node, graph: Graph) -> dict[str, int]:
