@@ -5,8 +5,8 @@ The function takes the feeder's params, its NHWC input and its constants besides
 table. Per output row it has the feeder produce the input rows the row is first to need into
 their ring slots (a padding row: the slot filled with the zero point), then runs
 depthwise_dsp's blocks (`_rows`, unchanged) on the ring. One channel group: the feeder writes
-a row of every channel at once. Scratch: the ring (three slots of every channel's plane row),
-then the feeder's pixel pair.
+a row of every channel at once. Scratch: the ring (stride 2: three slots of every channel's
+plane row; stride 1: two of row pairs), then the feeder's pixel pair.
 
 In profiling builds MCUGEN_FEED_BEGIN / MCUGEN_FEED_END around the feeder's rows charge their
 instructions to the feeder's layer (the previous one), so per-layer counts stay per layer.

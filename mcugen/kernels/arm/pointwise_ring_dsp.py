@@ -3,13 +3,13 @@ layer's int16 ring: its output is never an NHWC tensor in the arena.
 
 depthwise_dsp widens every input row it reads into int16 planes before SMLAD can use it: on
 VWW's layer 3 (48x48x16, stride 2, M7) that copy took 67,641 of the layer's 212,866
-instructions. Here pointwise_dsp's own blocks (pointwise_dsp8's under `--optimize size`) store
-straight into those planes: STRH of the
-int16 output instead of STRB, the channel's word in the stream holding its plane offset
-(channel x plane bytes) instead of its index, pixels `pixel_bytes` apart (stride 2: a row's
-pixels pair up in a word; stride 1: a word pairs two rows, this row its `half`). The stores cost what
-they cost before, the copy is gone, and so is the intermediate tensor (VWW: 36,864 bytes, the
-arena's peak); the ring holds three input rows (stride 1: two row pairs) of every channel.
+instructions. Here pointwise_dsp's own blocks (pointwise_dsp8's under `--optimize size`)
+store straight into those planes: STRH of the int16 output instead of STRB, the channel's
+word in the stream holding its plane offset (channel x plane bytes) instead of its index,
+pixels `pixel_bytes` apart (stride 2: a row's pixels pair up in a word; stride 1: a word
+pairs two rows, this row its half). The stores cost what they cost before, the copy is gone,
+and so is the intermediate tensor (VWW: 36,864 bytes, the arena's peak); the ring holds
+three input rows (stride 1: two row pairs) of every channel.
 
 Only passes/stream_rows.py chooses this variant, together with its consumer's; `applies` is
 never true on its own. The consumer calls it per input row (`pixels` = the row's width, its
@@ -17,9 +17,9 @@ input pointer at the row) and its scratch holds this kernel's pixel pair (`scrat
 """
 from __future__ import annotations
 
-import numpy as np
-
 from types import ModuleType
+
+import numpy as np
 
 from ...ir import Graph, IRError, Node
 from ...targets import Target, get_target
