@@ -9,7 +9,7 @@ import numpy as np
 
 from ...ir import Graph, Node
 from ..common import io_qparams
-from ..conv2d import lowered_params
+from ..conv2d import geometry, lowered_params
 from ..weights import OutputStage, constants
 from .requant import MAX_SCALED_LEFT, scaled_channels
 
@@ -87,3 +87,16 @@ def folded_bias(node: Node, graph: Graph, stage: OutputStage, axis: int) -> np.n
 def wrap_int32(x: np.ndarray) -> np.ndarray:
     """int64 values wrapped to int32's range (still int64), as a 32-bit register holds them."""
     return ((np.asarray(x, np.int64) + (1 << 31)) % (1 << 32)) - (1 << 31)
+
+
+def fed_by(node: Node, graph: Graph, variant: str) -> Node:
+    """The streamed node (running as `variant`) whose rows `node`'s function computes itself."""
+    producer = graph.producer(node.inputs[0])
+    assert producer is not None and producer.variant == variant
+    return producer
+
+
+def row_bytes(node: Node, graph: Graph) -> int:
+    """Bytes of one NHWC row of the node's input: what a fed layer advances its feeder's input by."""
+    g = geometry(node, graph)
+    return g.in_w * g.in_c

@@ -22,7 +22,7 @@ from ...targets import Target
 from .. import raster_limit
 from ..conv2d import geometry
 from . import depthwise_dsp, pointwise_ring_dsp
-from .common import KernelSource, spec_name
+from .common import KernelSource, fed_by, row_bytes, spec_name
 
 OP = "depthwise_conv2d"
 NAME = "depthwise_fed_dsp"
@@ -34,9 +34,7 @@ def applies(node: Node, graph: Graph, target: Target) -> bool:
 
 
 def feeder(node: Node, graph: Graph) -> Node:
-    producer = graph.producer(node.inputs[0])
-    assert producer is not None and producer.variant == pointwise_ring_dsp.NAME
-    return producer
+    return fed_by(node, graph, pointwise_ring_dsp.NAME)
 
 
 def _unshaped(node: Node, graph: Graph) -> depthwise_dsp.DepthwiseSpec:
@@ -71,8 +69,7 @@ def c_params(node: Node, graph: Graph) -> dict[str, int]:
     """depthwise_dsp's, one group of every channel, and the feeder's input bytes per row."""
     fields = depthwise_dsp.c_params(node, graph)
     fields["group"] = fields["channels"]
-    fg = geometry(feeder(node, graph), graph)
-    fields["feed_row"] = fg.in_w * fg.in_c
+    fields["feed_row"] = row_bytes(feeder(node, graph), graph)
     s = spec(node, graph)
     if s.shapes:
         fields["shape"] = s.shapes.index(shape(node, graph))
@@ -96,8 +93,8 @@ def overlap_limits(node: Node, graph: Graph) -> tuple[int | None, ...]:
     """Against the feeder's input (its own input is never in the arena; plan/lifetimes.py asks
     about the feeder's): a band feeds the input rows it is first to need, 1x1 so the same rows
     of the feeder's input, before writing its outputs from the ring alone (lag 1)."""
-    g, fg = geometry(node, graph), geometry(feeder(node, graph), graph)
-    row_bytes = fg.in_w * fg.in_c
+    g, fed = geometry(node, graph), feeder(node, graph)
+    feed_row = row_bytes(fed, graph)
     band_bytes = (2 if g.stride_h == 1 else 1) * g.out_w * g.out_c
-    first = depthwise_dsp.band_first_reads(g, row_bytes)
-    return (raster_limit(first, band_bytes, fg.in_h * row_bytes, lag=1),)
+    first = depthwise_dsp.band_first_reads(g, feed_row)
+    return (raster_limit(first, band_bytes, geometry(fed, graph).in_h * feed_row, lag=1),)

@@ -17,7 +17,7 @@ from ...targets import Target
 from .. import NO_READ, raster_limit
 from ..conv2d import ConvGeometry, geometry
 from . import depthwise_mve, pointwise_ring_mve
-from .common import KernelSource, spec_name
+from .common import KernelSource, fed_by, row_bytes, spec_name
 
 OP = "depthwise_conv2d"
 NAME = "depthwise_fed_mve"
@@ -29,9 +29,7 @@ def applies(node: Node, graph: Graph, target: Target) -> bool:
 
 
 def feeder(node: Node, graph: Graph) -> Node:
-    producer = graph.producer(node.inputs[0])
-    assert producer is not None and producer.variant == pointwise_ring_mve.NAME
-    return producer
+    return fed_by(node, graph, pointwise_ring_mve.NAME)
 
 
 def spec(node: Node, graph: Graph) -> depthwise_mve.DepthwiseMveSpec:
@@ -47,8 +45,7 @@ def c_kernel(node: Node, graph: Graph, optimize: str) -> KernelSource:
 
 
 def c_params(node: Node, graph: Graph) -> dict[str, int]:
-    fg = geometry(feeder(node, graph), graph)
-    return {**depthwise_mve.c_params(node, graph), "feed_row": fg.in_w * fg.in_c}
+    return {**depthwise_mve.c_params(node, graph), "feed_row": row_bytes(feeder(node, graph), graph)}
 
 
 def c_constants(node: Node, graph: Graph) -> list[tuple[str, np.ndarray]]:
@@ -64,13 +61,13 @@ def scratch_bytes(node: Node, graph: Graph) -> int:
     return geometry(node, graph).in_c + ring_bytes(node, graph)
 
 
-def _row_first_reads(g: ConvGeometry, row_bytes: int) -> np.ndarray:
+def _row_first_reads(g: ConvGeometry, feed_row: int) -> np.ndarray:
     """Per output row: the lowest byte of the feeder's input its feeds read (NO_READ: no feed)."""
     first, fed = np.full(g.out_h, NO_READ, np.int64), 0
     for oy in range(g.out_h):
         upto = min(oy * g.stride_h - g.pad_top + 3, g.in_h)
         if upto > fed:
-            first[oy] = fed * row_bytes
+            first[oy] = fed * feed_row
             fed = upto
     return first
 
@@ -78,7 +75,7 @@ def _row_first_reads(g: ConvGeometry, row_bytes: int) -> np.ndarray:
 def overlap_limits(node: Node, graph: Graph) -> tuple[int | None, ...]:
     """Against the feeder's input (plan/lifetimes.py asks about it): an output row is written
     after its feeds, which read the feeder's input rows below every later feed (lag 1)."""
-    g, fg = geometry(node, graph), geometry(feeder(node, graph), graph)
-    row_bytes = fg.in_w * fg.in_c
-    first = _row_first_reads(g, row_bytes)
-    return (raster_limit(first, g.out_w * g.out_c, fg.in_h * row_bytes, lag=1),)
+    g, fed = geometry(node, graph), feeder(node, graph)
+    feed_row = row_bytes(fed, graph)
+    first = _row_first_reads(g, feed_row)
+    return (raster_limit(first, g.out_w * g.out_c, geometry(fed, graph).in_h * feed_row, lag=1),)
